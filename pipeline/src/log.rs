@@ -1,0 +1,276 @@
+//! One produce/consume interface over two backends: [`crate::embedded`] (redb on local disk, the
+//! default on one machine) and [`crate::kafka`] (rdkafka, any real Kafka). Both pass the same
+//! conformance suite (`tests/conformance.rs`).
+//!
+//! Semantics, both backends:
+//! - a record's partition is [`crate::partition::partition_for`] of its key, so one key's records
+//!   stay in order;
+//! - `send`/`send_batch` return only once the records are durable (embedded: fsynced commit;
+//!   Kafka: idempotent producer, `acks=all`);
+//! - consumers in one group share partitions; offsets are stored only by an explicit
+//!   [`Consumer::commit`] (the shell commits after an input's outputs are produced: at-least-once);
+//! - a new group starts at the earliest offset.
+
+use std::time::Duration;
+
+use mindset_topics::TopicSpec;
+
+use crate::{embedded, kafka};
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl Record {
+    pub fn new(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>, timestamp_ms: i64) -> Self {
+        Record {
+            key: key.into(),
+            value: value.into(),
+            headers: Vec::new(),
+            timestamp_ms,
+        }
+    }
+
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A record read from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub timestamp_ms: i64,
+}
+
+impl Message {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub partition: u32,
+    pub offset: u64,
+}
+
+/// A committed position: the next offset the group will read in a partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CommitPosition {
+    pub topic: String,
+    pub partition: u32,
+    pub next_offset: u64,
+}
+
+/// The positions to commit after processing `messages`: per partition, last offset + 1.
+pub fn positions_after(messages: &[Message]) -> Vec<CommitPosition> {
+    let mut map = std::collections::BTreeMap::<(&str, u32), u64>::new();
+    for m in messages {
+        let e = map.entry((m.topic.as_str(), m.partition)).or_insert(0);
+        *e = (*e).max(m.offset + 1);
+    }
+    map.into_iter()
+        .map(|((topic, partition), next_offset)| CommitPosition {
+            topic: topic.to_owned(),
+            partition,
+            next_offset,
+        })
+        .collect()
+}
+
+/// Log errors. `retryable()` tells the shell whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("unknown topic {0}: run `mindset topics apply` (or create it) first")]
+    UnknownTopic(String),
+    #[error("partitions of this group were reassigned; the batch will be redelivered to their new owner")]
+    Rebalanced,
+    #[error("embedded log storage: {0}")]
+    Storage(String),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the log is closed")]
+    Closed,
+    #[error("{0}")]
+    Config(String),
+}
+
+impl LogError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            LogError::Kafka(e) => !matches!(
+                e.rdkafka_error_code(),
+                Some(
+                    rdkafka::types::RDKafkaErrorCode::InvalidConfig
+                        | rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed
+                        | rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge
+                )
+            ),
+            LogError::Rebalanced => true,
+            LogError::Storage(_) => true,
+            LogError::UnknownTopic(_) | LogError::Closed | LogError::Config(_) => false,
+        }
+    }
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// A log: either backend, chosen by configuration.
+#[derive(Clone)]
+pub enum Log {
+    Embedded(embedded::EmbeddedLog),
+    Kafka(kafka::KafkaLog),
+}
+
+impl Log {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Log::Embedded(_) => "embedded",
+            Log::Kafka(_) => "kafka",
+        }
+    }
+
+    /// Create the topics that do not exist yet (idempotent).
+    pub async fn ensure_topics(&self, specs: &[&TopicSpec]) -> Result<Vec<String>> {
+        match self {
+            Log::Embedded(l) => l.ensure_topics(specs).await,
+            Log::Kafka(l) => l.ensure_topics(specs).await,
+        }
+    }
+
+    pub fn producer(&self) -> Result<Producer> {
+        Ok(match self {
+            Log::Embedded(l) => Producer::Embedded(l.producer()),
+            Log::Kafka(l) => Producer::Kafka(l.producer()?),
+        })
+    }
+
+    /// A consumer in `group` subscribed to `topics`.
+    pub fn consumer(&self, group: &str, topics: &[&TopicSpec]) -> Result<Consumer> {
+        Ok(match self {
+            Log::Embedded(l) => Consumer::Embedded(l.consumer(group, topics)?),
+            Log::Kafka(l) => Consumer::Kafka(l.consumer(group, topics)?),
+        })
+    }
+
+    /// The next offset to be written in each partition of `topic` (the high watermarks).
+    pub async fn end_offsets(&self, topic: &TopicSpec) -> Result<Vec<u64>> {
+        match self {
+            Log::Embedded(l) => l.end_offsets(topic),
+            Log::Kafka(l) => l.end_offsets(topic).await,
+        }
+    }
+
+    /// The committed positions of `group` in `topic`, per partition (`None`: nothing committed).
+    pub async fn committed(&self, group: &str, topic: &TopicSpec) -> Result<Vec<Option<u64>>> {
+        match self {
+            Log::Embedded(l) => l.committed(group, topic),
+            Log::Kafka(l) => l.committed(group, topic).await,
+        }
+    }
+
+    /// Move `group`'s committed positions in `topics` back to the earliest offset (replay).
+    /// The group must have no live members.
+    pub async fn reset_group(&self, group: &str, topics: &[&TopicSpec]) -> Result<()> {
+        match self {
+            Log::Embedded(l) => l.reset_group(group, topics).await,
+            Log::Kafka(l) => l.reset_group(group, topics).await,
+        }
+    }
+}
+
+/// Appends records.
+#[derive(Clone)]
+pub enum Producer {
+    Embedded(embedded::EmbeddedProducer),
+    Kafka(kafka::KafkaProducer),
+}
+
+impl Producer {
+    pub async fn send(&self, topic: &TopicSpec, record: Record) -> Result<Delivered> {
+        let mut d = self.send_batch(topic, vec![record]).await?;
+        Ok(d.pop().expect("one delivery per record"))
+    }
+
+    /// Append records; returns once all are durable, in input order.
+    pub async fn send_batch(&self, topic: &TopicSpec, records: Vec<Record>) -> Result<Vec<Delivered>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = records.len() as u64;
+        let r = match self {
+            Producer::Embedded(p) => p.send_batch(topic, records).await,
+            Producer::Kafka(p) => p.send_batch(topic, records).await,
+        };
+        if r.is_ok() {
+            metrics::counter!("mindset_log_produced_total", "topic" => topic.name).increment(n);
+        }
+        r
+    }
+}
+
+/// Reads records of a group's share of partitions.
+pub enum Consumer {
+    Embedded(embedded::EmbeddedConsumer),
+    Kafka(kafka::KafkaConsumer),
+}
+
+impl Consumer {
+    /// Up to `max` records, waiting at most `timeout` for the first.
+    pub async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Message>> {
+        match self {
+            Consumer::Embedded(c) => c.poll(max, timeout).await,
+            Consumer::Kafka(c) => c.poll(max, timeout).await,
+        }
+    }
+
+    /// Durably store positions for this group.
+    pub async fn commit(&mut self, positions: &[CommitPosition]) -> Result<()> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Consumer::Embedded(c) => c.commit(positions).await,
+            Consumer::Kafka(c) => c.commit(positions).await,
+        }
+    }
+
+    /// Commit the positions after `messages`.
+    pub async fn commit_messages(&mut self, messages: &[Message]) -> Result<()> {
+        self.commit(&positions_after(messages)).await
+    }
+
+    /// Records behind the end of each assigned partition, summed; also published as the
+    /// `mindset_consumer_lag` gauge labelled by group and topic.
+    pub async fn lag(&mut self) -> Result<u64> {
+        match self {
+            Consumer::Embedded(c) => c.lag(),
+            Consumer::Kafka(c) => c.lag().await,
+        }
+    }
+
+    /// The partitions this consumer currently owns.
+    pub fn assignment(&mut self) -> Vec<(String, u32)> {
+        match self {
+            Consumer::Embedded(c) => c.assignment(),
+            Consumer::Kafka(c) => c.assignment(),
+        }
+    }
+}

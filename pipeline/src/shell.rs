@@ -1,0 +1,274 @@
+//! The thin shell around a stream-app's pure core: consume a batch, hand each record to the
+//! [`Processor`], produce its outputs (and the dead letters of poison records), and only then
+//! commit the batch's offsets — rust-rdkafka's at-least-once pattern. A record that fails is
+//! either poison (goes to its topic's dead-letter topic with the reason, never dropped) or a
+//! retryable log error (retried with back-off; offsets stay uncommitted, so nothing is lost).
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use mindset_topics::{TopicSpec, ValueCodec};
+
+use crate::{
+    log::{Log, LogError, Message, Record, positions_after},
+    shutdown::Shutdown,
+};
+
+/// Headers a dead letter carries.
+pub const DLQ_REASON: &str = "mindset.dlq.reason";
+pub const DLQ_SOURCE: &str = "mindset.dlq.source";
+pub const DLQ_APP: &str = "mindset.dlq.app";
+pub const DLQ_AT: &str = "mindset.dlq.at";
+
+/// A record that can never be processed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Poison {
+    pub reason: String,
+}
+
+impl Poison {
+    pub fn new(reason: impl Into<String>) -> Poison {
+        Poison {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Decode a message's value, or say why it is poison.
+pub fn decode<V: ValueCodec>(msg: &Message) -> Result<V, Poison> {
+    V::decode_value(&msg.value).map_err(|e| Poison::new(e.to_string()))
+}
+
+/// A record for an output topic.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub topic: &'static TopicSpec,
+    pub record: Record,
+}
+
+/// A stream-app's core as the shell sees it.
+pub trait Processor: Send {
+    /// The app's name: its folder, binary subcommand, consumer group and metric label.
+    fn name(&self) -> &'static str;
+    /// Topics it reads.
+    fn inputs(&self) -> Vec<&'static TopicSpec>;
+    /// Handle one record: its outputs, or why it is poison.
+    fn handle(&mut self, msg: &Message, now_ms: i64) -> Result<Vec<Output>, Poison>;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub batch: usize,
+    pub poll_timeout: Duration,
+    /// Stop once every input is fully consumed (demo, replay, tests).
+    pub stop_when_caught_up: bool,
+    /// How long to keep retrying a retryable log error before giving up.
+    pub retry_for: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            batch: 2_000,
+            poll_timeout: Duration::from_millis(500),
+            stop_when_caught_up: false,
+            retry_for: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub consumed: u64,
+    pub produced: u64,
+    pub dead_lettered: u64,
+    pub batches: u64,
+    pub redelivery_rebalances: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("topic {0} declares no dead-letter topic, so its poison records have nowhere to go")]
+    NoDeadLetter(String),
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The dead letter of `msg`: the original key, value and headers, plus why and where from.
+pub fn dead_letter(app: &str, msg: &Message, poison: &Poison, now_ms: i64) -> Record {
+    let mut headers = msg.headers.clone();
+    headers.push((DLQ_REASON.into(), poison.reason.clone().into_bytes()));
+    headers.push((
+        DLQ_SOURCE.into(),
+        format!("{}/{}@{}", msg.topic, msg.partition, msg.offset).into_bytes(),
+    ));
+    headers.push((DLQ_APP.into(), app.as_bytes().to_vec()));
+    headers.push((DLQ_AT.into(), now_ms.to_string().into_bytes()));
+    Record {
+        key: msg.key.clone(),
+        value: msg.value.clone(),
+        headers,
+        timestamp_ms: msg.timestamp_ms,
+    }
+}
+
+/// Run `processor` until shutdown (or until caught up, with `stop_when_caught_up`).
+pub async fn run<P: Processor>(
+    log: &Log,
+    processor: &mut P,
+    opts: &RunOptions,
+    mut shutdown: Shutdown,
+) -> Result<RunStats, ShellError> {
+    let app = processor.name();
+    let inputs = processor.inputs();
+    let dlq_of: BTreeMap<&str, &'static TopicSpec> = inputs
+        .iter()
+        .map(|t| {
+            let d = t
+                .dead_letter
+                .and_then(|d| dlq_spec(d, t))
+                .ok_or_else(|| ShellError::NoDeadLetter(t.name.to_owned()))?;
+            Ok((t.name, d))
+        })
+        .collect::<Result<_, ShellError>>()?;
+    let mut consumer = log.consumer(app, &inputs)?;
+    let producer = log.producer()?;
+    let mut stats = RunStats::default();
+    tracing::info!(app, backend = log.backend_name(), "started");
+    loop {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let batch = tokio::select! {
+            b = consumer.poll(opts.batch, opts.poll_timeout) => b,
+            _ = shutdown.wait() => break,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) if e.retryable() => {
+                tracing::warn!(app, error = %e, "poll failed, retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if batch.is_empty() {
+            if opts.stop_when_caught_up && consumer.lag().await? == 0 {
+                break;
+            }
+            continue;
+        }
+        let now = now_ms();
+        let mut outputs: BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)> = BTreeMap::new();
+        let mut poison = 0u64;
+        for msg in &batch {
+            match processor.handle(msg, now) {
+                Ok(outs) => {
+                    for o in outs {
+                        outputs.entry(o.topic.name).or_insert((o.topic, Vec::new())).1.push(o.record);
+                    }
+                }
+                Err(p) => {
+                    let dlq = dlq_of[msg.topic.as_str()];
+                    tracing::warn!(app, topic = %msg.topic, partition = msg.partition, offset = msg.offset, reason = %p.reason, "poison record to {}", dlq.name);
+                    outputs
+                        .entry(dlq.name)
+                        .or_insert((dlq, Vec::new()))
+                        .1
+                        .push(dead_letter(app, msg, &p, now));
+                    poison += 1;
+                }
+            }
+        }
+        let mut produced = 0u64;
+        for (_, (topic, records)) in outputs {
+            produced += records.len() as u64;
+            retry(opts, app, "produce", || producer.send_batch(topic, records.clone())).await?;
+        }
+        let positions = positions_after(&batch);
+        match commit_with_retry(opts, app, &mut consumer, &positions).await {
+            Ok(()) => {}
+            Err(LogError::Rebalanced) => {
+                stats.redelivery_rebalances += 1;
+                tracing::info!(app, "partitions reassigned before commit; the batch will be redelivered");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        stats.consumed += batch.len() as u64;
+        stats.produced += produced - poison;
+        stats.dead_lettered += poison;
+        stats.batches += 1;
+        metrics::counter!("mindset_consumed_total", "app" => app).increment(batch.len() as u64);
+        metrics::counter!("mindset_dead_lettered_total", "app" => app).increment(poison);
+    }
+    tracing::info!(app, consumed = stats.consumed, produced = stats.produced, dead_lettered = stats.dead_lettered, "stopped");
+    Ok(stats)
+}
+
+async fn commit_with_retry(
+    opts: &RunOptions,
+    app: &str,
+    consumer: &mut crate::log::Consumer,
+    positions: &[crate::log::CommitPosition],
+) -> Result<(), LogError> {
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match consumer.commit(positions).await {
+            Ok(()) => return Ok(()),
+            Err(LogError::Rebalanced) => return Err(LogError::Rebalanced),
+            Err(e) if e.retryable() && start.elapsed() < opts.retry_for => {
+                tracing::warn!(app, error = %e, "commit failed, retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn dlq_spec(name: &str, of: &TopicSpec) -> Option<&'static TopicSpec> {
+    mindset_topics::by_name(name).or_else(|| {
+        // Topics declared outside `mindset_topics::all()` (tests) name a DLQ by convention.
+        (name == format!("{}.dlq", of.name)).then(|| {
+            &*Box::leak(Box::new(TopicSpec {
+                name: Box::leak(name.to_owned().into_boxed_str()),
+                partitions: 1,
+                retention: mindset_topics::Retention::Days(30),
+                dead_letter: None,
+                value_schema: None,
+                doc: "dead letters",
+            }))
+        })
+    })
+}
+
+async fn retry<T, F, Fut>(opts: &RunOptions, app: &str, what: &str, mut f: F) -> Result<T, LogError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, LogError>>,
+{
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(LogError::Rebalanced) => return Err(LogError::Rebalanced),
+            Err(e) if e.retryable() && start.elapsed() < opts.retry_for => {
+                tracing::warn!(app, error = %e, "{what} failed, retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The log conformance suite: the same checks for every backend. Each function takes a fresh
+//! [`Log`] and makes its own topics (random names) and groups.
+#![allow(dead_code)]
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
+
+use mindset_pipeline::{
+    Log, Message, Record,
+    log::positions_after,
+    partition::partition_for,
+    shell::{self, Output, Poison, Processor, RunOptions},
+    shutdown::Shutdown,
+};
+use mindset_schemas::{CanonicalEvent, examples};
+use mindset_topics::{Retention, TopicSpec};
+
+/// A fresh topic (and its `.dlq`) with a unique name.
+pub fn topic(prefix: &str, partitions: u32) -> &'static TopicSpec {
+    let unique = format!(
+        "test.{prefix}-{}-{}.v1",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let dlq: &'static str = Box::leak(format!("{unique}.dlq").into_boxed_str());
+    Box::leak(Box::new(TopicSpec {
+        name: Box::leak(unique.into_boxed_str()),
+        partitions,
+        retention: Retention::Days(1),
+        dead_letter: Some(dlq),
+        value_schema: None,
+        doc: "conformance test topic",
+    }))
+}
+
+pub fn dlq_of(t: &'static TopicSpec) -> &'static TopicSpec {
+    Box::leak(Box::new(TopicSpec {
+        name: t.dead_letter.unwrap(),
+        partitions: 1,
+        retention: Retention::Days(1),
+        dead_letter: None,
+        value_schema: None,
+        doc: "conformance dlq",
+    }))
+}
+
+fn group(prefix: &str) -> String {
+    format!(
+        "test-{prefix}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn key_of(k: u64) -> Vec<u8> {
+    format!("tenant|customer-{k}").into_bytes()
+}
+
+fn value_of(k: u64, seq: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    v.extend_from_slice(&k.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes());
+    v.resize(64, 0xab);
+    v
+}
+
+fn parse(v: &[u8]) -> (u64, u64) {
+    (
+        u64::from_le_bytes(v[..8].try_into().unwrap()),
+        u64::from_le_bytes(v[8..16].try_into().unwrap()),
+    )
+}
+
+/// Produce `n` records over `keys` keys (seq increasing per key), in batches of `batch`.
+pub async fn produce_sequenced(log: &Log, t: &TopicSpec, n: u64, keys: u64, batch: usize) {
+    let producer = log.producer().unwrap();
+    let mut seq = vec![0u64; keys as usize];
+    let mut i = 0u64;
+    while i < n {
+        let m = (batch as u64).min(n - i);
+        let mut recs = Vec::with_capacity(m as usize);
+        for j in 0..m {
+            let k = (i + j) * 7919 % keys;
+            let s = seq[k as usize];
+            seq[k as usize] += 1;
+            recs.push(Record::new(
+                key_of(k),
+                value_of(k, s),
+                1_700_000_000_000 + (i + j) as i64,
+            ));
+        }
+        let delivered = producer.send_batch(t, recs.clone()).await.unwrap();
+        assert_eq!(delivered.len(), recs.len());
+        for (d, r) in delivered.iter().zip(&recs) {
+            assert_eq!(
+                d.partition,
+                partition_for(&r.key, t.partitions),
+                "partitioner differs"
+            );
+        }
+        i += m;
+    }
+}
+
+/// `n` records over many keys are all consumed, once, each key in produce order.
+pub async fn in_order_per_key(log: Log, n: u64) {
+    let t = topic("order", 6);
+    log.ensure_topics(&[t]).await.unwrap();
+    let keys = 5_000.min(n);
+    produce_sequenced(&log, t, n, keys, 20_000).await;
+    let ends: u64 = log.end_offsets(t).await.unwrap().iter().sum();
+    assert_eq!(ends, n, "end offsets count every record once");
+
+    let mut c = log.consumer(&group("order"), &[t]).unwrap();
+    let mut next_seq = vec![0u64; keys as usize];
+    let mut seen = 0u64;
+    let mut idle = 0;
+    while seen < n && idle < 40 {
+        let batch = c.poll(50_000, Duration::from_millis(500)).await.unwrap();
+        if batch.is_empty() {
+            idle += 1;
+            continue;
+        }
+        idle = 0;
+        for m in &batch {
+            let (k, s) = parse(&m.value);
+            assert_eq!(m.key, key_of(k));
+            assert_eq!(m.partition, partition_for(&m.key, t.partitions));
+            assert_eq!(s, next_seq[k as usize], "key {k} out of order or duplicated");
+            next_seq[k as usize] += 1;
+        }
+        seen += batch.len() as u64;
+        c.commit_messages(&batch).await.unwrap();
+    }
+    assert_eq!(seen, n, "every record consumed exactly once");
+    assert_eq!(c.lag().await.unwrap(), 0);
+    assert!(c.poll(10, Duration::from_millis(200)).await.unwrap().is_empty());
+}
+
+/// A consumer killed mid-batch: its successor resumes at the committed positions, so nothing
+/// is lost and only the uncommitted batch is delivered again.
+pub async fn killed_mid_batch_resumes(log: Log) {
+    let t = topic("resume", 3);
+    log.ensure_topics(&[t]).await.unwrap();
+    let n = 3_000;
+    produce_sequenced(&log, t, n, 300, 1_000).await;
+    let g = group("resume");
+
+    let mut committed: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let uncommitted: Vec<Message>;
+    {
+        let mut a = log.consumer(&g, &[t]).unwrap();
+        let mut batches = 0;
+        loop {
+            let batch = a.poll(250, Duration::from_secs(5)).await.unwrap();
+            if batch.is_empty() {
+                continue;
+            }
+            batches += 1;
+            if batches <= 4 {
+                a.commit_messages(&batch).await.unwrap();
+                committed.extend(batch.iter().map(|m| (m.partition, m.offset)));
+            } else {
+                uncommitted = batch; // processed, then the process dies before committing
+                break;
+            }
+        }
+    } // dropped without commit
+    assert!(!uncommitted.is_empty());
+
+    let mut b = log.consumer(&g, &[t]).unwrap();
+    let mut after: Vec<Message> = Vec::new();
+    let mut idle = 0;
+    while (committed.len() + after.len()) < n as usize && idle < 40 {
+        let batch = b.poll(1_000, Duration::from_millis(500)).await.unwrap();
+        if batch.is_empty() {
+            idle += 1;
+            continue;
+        }
+        b.commit_messages(&batch).await.unwrap();
+        after.extend(batch);
+    }
+    let after_set: BTreeSet<(u32, u64)> = after.iter().map(|m| (m.partition, m.offset)).collect();
+    assert_eq!(after_set.len(), after.len(), "no duplicates after the restart");
+    assert!(
+        committed.is_disjoint(&after_set),
+        "a committed record was delivered again"
+    );
+    assert_eq!(
+        committed.len() + after_set.len(),
+        n as usize,
+        "a record was lost"
+    );
+    // The uncommitted batch is read again, and nothing else is read twice.
+    let redelivered: BTreeSet<(u32, u64)> = uncommitted
+        .iter()
+        .map(|m| (m.partition, m.offset))
+        .collect();
+    assert!(redelivered.is_subset(&after_set));
+}
+
+/// Two members of a group split the partitions; together they read everything.
+pub async fn group_members_share_partitions(log: Log) {
+    let t = topic("share", 4);
+    log.ensure_topics(&[t]).await.unwrap();
+    let n = 4_000;
+    produce_sequenced(&log, t, n, 400, 2_000).await;
+    let g = group("share");
+    let mut a = log.consumer(&g, &[t]).unwrap();
+    let mut b = log.consumer(&g, &[t]).unwrap();
+    let mut seen: BTreeMap<(u32, u64), u32> = BTreeMap::new();
+    let mut rounds = 0;
+    while seen.len() < n as usize && rounds < 300 {
+        rounds += 1;
+        for c in [&mut a, &mut b] {
+            let batch = c.poll(500, Duration::from_millis(100)).await.unwrap();
+            for m in &batch {
+                *seen.entry((m.partition, m.offset)).or_default() += 1;
+            }
+            let _ = c.commit(&positions_after(&batch)).await;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        n as usize,
+        "every record read by one of the members"
+    );
+    let (pa, pb) = (a.assignment(), b.assignment());
+    assert!(
+        !pa.is_empty() && !pb.is_empty(),
+        "both members own partitions: {pa:?} / {pb:?}"
+    );
+    let sa: BTreeSet<_> = pa.into_iter().collect();
+    let sb: BTreeSet<_> = pb.into_iter().collect();
+    assert!(sa.is_disjoint(&sb));
+    assert_eq!(sa.len() + sb.len(), t.partitions as usize);
+}
+
+/// Decodes canonical events and forwards them; anything else is poison.
+struct Validate {
+    input: &'static TopicSpec,
+    output: &'static TopicSpec,
+}
+
+impl Processor for Validate {
+    fn name(&self) -> &'static str {
+        "conformance-validate"
+    }
+    fn inputs(&self) -> Vec<&'static TopicSpec> {
+        vec![self.input]
+    }
+    fn handle(&mut self, msg: &Message, _now: i64) -> Result<Vec<Output>, Poison> {
+        let ev: CanonicalEvent = shell::decode(msg)?;
+        Ok(vec![Output {
+            topic: self.output,
+            record: Record::new(msg.key.clone(), ev.encode().unwrap(), ev.occurred_at),
+        }])
+    }
+}
+
+/// Non-Avro and unknown-schema records go to the dead-letter topic with their reason; the rest
+/// flows on; the input is committed to its end.
+pub async fn poison_goes_to_dead_letter(log: Log) {
+    let input = topic("poison-in", 2);
+    let output = topic("poison-out", 2);
+    let dlq = dlq_of(input);
+    log.ensure_topics(&[input, output, dlq]).await.unwrap();
+    let producer = log.producer().unwrap();
+    let mut recs = Vec::new();
+    for (i, p) in examples::every_payload(true).into_iter().enumerate() {
+        let ev = examples::event("shop", Some("c1"), i as u64, p);
+        recs.push(Record::new(
+            b"shop|c1".to_vec(),
+            ev.encode().unwrap(),
+            ev.occurred_at,
+        ));
+    }
+    let good = recs.len();
+    recs.insert(
+        3,
+        Record::new(b"shop|c1".to_vec(), b"{\"not\":\"avro\"}".to_vec(), 1).header("origin", "test"),
+    );
+    let mut unknown = recs[0].value.clone();
+    unknown[2..10].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
+    recs.insert(7, Record::new(b"shop|c1".to_vec(), unknown, 2));
+    producer.send_batch(input, recs).await.unwrap();
+
+    let opts = RunOptions {
+        batch: 5,
+        poll_timeout: Duration::from_millis(500),
+        stop_when_caught_up: true,
+        ..RunOptions::default()
+    };
+    let stats = shell::run(&log, &mut Validate { input, output }, &opts, Shutdown::new())
+        .await
+        .unwrap();
+    assert_eq!(stats.consumed, good as u64 + 2);
+    assert_eq!(stats.dead_lettered, 2);
+    assert_eq!(stats.produced, good as u64);
+
+    let dead = read_all(&log, dlq, 2).await;
+    assert_eq!(dead.len(), 2);
+    let reason = |m: &Message| String::from_utf8(m.header(shell::DLQ_REASON).unwrap().to_vec()).unwrap();
+    assert!(reason(&dead[0]).contains("not Avro single-object encoded"), "{}", reason(&dead[0]));
+    assert!(
+        reason(&dead[1]).contains("unknown schema fingerprint 0123456789abcdef"),
+        "{}",
+        reason(&dead[1])
+    );
+    assert_eq!(dead[0].value, b"{\"not\":\"avro\"}", "the original bytes are kept");
+    assert_eq!(dead[0].header("origin"), Some(&b"test"[..]), "original headers are kept");
+    let source = String::from_utf8(dead[0].header(shell::DLQ_SOURCE).unwrap().to_vec()).unwrap();
+    assert!(source.starts_with(&format!("{}/", input.name)), "{source}");
+
+    let out = read_all(&log, output, good).await;
+    assert_eq!(out.len(), good);
+    let types: Vec<String> = out
+        .iter()
+        .map(|m| {
+            CanonicalEvent::decode(&m.value)
+                .unwrap()
+                .payload
+                .type_name()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = examples::every_payload(true)
+        .iter()
+        .map(|p| p.type_name().to_owned())
+        .collect();
+    assert_eq!(types, expected, "one key, so order is kept");
+    let committed: u64 = log
+        .committed("conformance-validate", input)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.unwrap_or(0))
+        .sum();
+    assert_eq!(committed, good as u64 + 2);
+}
+
+/// Read exactly `n` records of `t` with a throwaway group, in (partition, offset) order.
+pub async fn read_all(log: &Log, t: &TopicSpec, n: usize) -> Vec<Message> {
+    let mut c = log.consumer(&group("read"), &[t]).unwrap();
+    let mut out = Vec::new();
+    let mut idle = 0;
+    while out.len() < n && idle < 40 {
+        let b = c.poll(10_000, Duration::from_millis(500)).await.unwrap();
+        if b.is_empty() {
+            idle += 1;
+        }
+        out.extend(b);
+    }
+    out.sort_by_key(|m| (m.partition, m.offset));
+    out
+}

@@ -1,0 +1,234 @@
+//! The conformance suite on the embedded log, plus what only it can show here: a `kill -9`
+//! neither loses an acknowledged record or commit, nor redelivers a committed one.
+
+mod conformance;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use mindset_pipeline::{Log, Record, embedded::EmbeddedLog};
+
+fn fresh() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
+    (dir, log)
+}
+
+fn events() -> u64 {
+    std::env::var("MINDSET_CONFORMANCE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_order_per_key_1m() {
+    let (_d, log) = fresh();
+    conformance::in_order_per_key(log, events()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_batch_resumes() {
+    let (_d, log) = fresh();
+    conformance::killed_mid_batch_resumes(log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_share_partitions() {
+    let (_d, log) = fresh();
+    conformance::group_members_share_partitions(log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_goes_to_dead_letter() {
+    let (_d, log) = fresh();
+    conformance::poison_goes_to_dead_letter(log).await;
+}
+
+#[tokio::test]
+async fn unknown_topic_is_a_clear_error() {
+    let (_d, log) = fresh();
+    let t = conformance::topic("missing", 1);
+    let err = log.producer().unwrap().send(t, Record::new("k", "v", 0)).await.unwrap_err();
+    assert!(err.to_string().contains("mindset topics apply"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_file() {
+    let (d, _log) = fresh();
+    let err = EmbeddedLog::open(d.path().join("log.redb")).err().expect("locked");
+    assert!(err.to_string().contains("cannot open"), "{err}");
+}
+
+const CHILD_DIR: &str = "MINDSET_CRASH_DIR";
+const CHILD_ROLE: &str = "MINDSET_CRASH_ROLE";
+
+fn crash_topic() -> &'static mindset_topics::TopicSpec {
+    Box::leak(Box::new(mindset_topics::TopicSpec {
+        name: "crash.records.v1",
+        partitions: 4,
+        retention: mindset_topics::Retention::Forever,
+        dead_letter: None,
+        value_schema: None,
+        doc: "crash test",
+    }))
+}
+
+/// The child half of the crash tests (run by `kill_9_*` through the test binary itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by the kill -9 tests"]
+async fn crash_child() {
+    use std::io::Write;
+    let dir = std::env::var(CHILD_DIR).expect("child only");
+    let log = Log::Embedded(EmbeddedLog::open(std::path::Path::new(&dir).join("log.redb")).unwrap());
+    let t = crash_topic();
+    log.ensure_topics(&[t]).await.unwrap();
+    let mut out = std::io::stdout().lock();
+    match std::env::var(CHILD_ROLE).unwrap().as_str() {
+        "produce" => {
+            let p = log.producer().unwrap();
+            let mut i: u64 = 0;
+            loop {
+                let recs: Vec<Record> = (0..500)
+                    .map(|j| Record::new(format!("k{}", (i + j) % 97), (i + j).to_le_bytes().to_vec(), 0))
+                    .collect();
+                p.send_batch(t, recs).await.unwrap();
+                i += 500;
+                writeln!(out, "acked {i}").unwrap();
+                out.flush().unwrap();
+            }
+        }
+        "consume" => {
+            let mut c = log.consumer("crash-group", &[t]).unwrap();
+            loop {
+                let batch = c.poll(300, Duration::from_secs(1)).await.unwrap();
+                if batch.is_empty() {
+                    continue;
+                }
+                // Report what this batch holds, then commit it, then report the commit.
+                let ids: Vec<String> = batch.iter().map(|m| format!("{}:{}", m.partition, m.offset)).collect();
+                writeln!(out, "read {}", ids.join(",")).unwrap();
+                out.flush().unwrap();
+                c.commit_messages(&batch).await.unwrap();
+                writeln!(out, "committed {}", ids.join(",")).unwrap();
+                out.flush().unwrap();
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn spawn_child(dir: &std::path::Path, role: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_ROLE, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Read lines until `stop` says so, then SIGKILL the child and reap it.
+fn kill_after(mut child: std::process::Child, mut stop: impl FnMut(&str) -> bool) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = stop(&line);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // SIGKILL: no destructor, no flush, no clean close.
+    unsafe_kill(child.id());
+    let _ = child.wait();
+    lines
+}
+
+fn unsafe_kill(pid: u32) {
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = kill_after(spawn_child(dir.path(), "produce"), |l| {
+        l.strip_prefix("acked ").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) >= 60_000
+    });
+    let acked: u64 = lines.last().unwrap().strip_prefix("acked ").unwrap().parse().unwrap();
+
+    let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
+    let t = crash_topic();
+    let total: u64 = log.end_offsets(t).await.unwrap().iter().sum();
+    assert!(total >= acked, "acknowledged {acked}, found {total} after kill -9");
+    // Every acknowledged sequence number is there, once.
+    let msgs = conformance::read_all(&log, t, total as usize).await;
+    let mut seqs: Vec<u64> = msgs.iter().map(|m| u64::from_le_bytes(m.value[..8].try_into().unwrap())).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len() as u64, total, "no duplicates");
+    assert!(seqs.iter().take(acked as usize).enumerate().all(|(i, s)| *s == i as u64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_consumer_redelivers_only_uncommitted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fill the topic first (in this process, then close it).
+    {
+        let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
+        let t = crash_topic();
+        log.ensure_topics(&[t]).await.unwrap();
+        conformance::produce_sequenced(&log, t, 20_000, 500, 5_000).await;
+    }
+    let mut reads = 0;
+    let lines = kill_after(spawn_child(dir.path(), "consume"), |l| {
+        if l.starts_with("read ") {
+            reads += 1;
+        }
+        reads >= 20 // killed right after reading its 20th batch, before committing it
+    });
+    let mut committed = std::collections::BTreeSet::new();
+    let mut read_only = std::collections::BTreeSet::new();
+    for l in &lines {
+        if let Some(ids) = l.strip_prefix("committed ") {
+            committed.extend(ids.split(',').map(str::to_owned));
+        }
+        if let Some(ids) = l.strip_prefix("read ") {
+            read_only.extend(ids.split(',').map(str::to_owned));
+        }
+    }
+    read_only.retain(|id| !committed.contains(id));
+
+    let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
+    let mut c = log.consumer("crash-group", &[crash_topic()]).unwrap();
+    let mut rest = std::collections::BTreeSet::new();
+    loop {
+        let b = c.poll(5_000, Duration::from_millis(300)).await.unwrap();
+        if b.is_empty() {
+            break;
+        }
+        for m in &b {
+            assert!(rest.insert(format!("{}:{}", m.partition, m.offset)));
+        }
+    }
+    assert!(committed.is_disjoint(&rest), "a committed record came back after kill -9");
+    // The last batch was read, and the kill came before or after its commit: its records come
+    // back all together or not at all, and none is lost.
+    let in_rest = read_only.iter().filter(|id| rest.contains(*id)).count();
+    assert!(
+        in_rest == 0 || in_rest == read_only.len(),
+        "the uncommitted batch came back in part ({in_rest} of {})",
+        read_only.len()
+    );
+    let mut all = committed.clone();
+    all.extend(rest.iter().cloned());
+    all.extend(read_only.iter().cloned());
+    assert_eq!(all.len(), 20_000, "a record was lost");
+    assert!(!read_only.is_empty());
+}

@@ -1,0 +1,49 @@
+//! The conformance suite against a real Kafka-protocol broker. `.ci/run` starts tansu
+//! (infra/kafka-start.sh) and sets MINDSET_KAFKA_BOOTSTRAP; any Kafka works.
+
+mod conformance;
+
+use std::collections::BTreeMap;
+
+use mindset_pipeline::{
+    Log,
+    kafka::{KafkaLog, KafkaSettings},
+};
+
+fn log() -> Log {
+    let bootstrap = std::env::var("MINDSET_KAFKA_BOOTSTRAP").expect(
+        "MINDSET_KAFKA_BOOTSTRAP is not set: start a broker with `bash infra/kafka-start.sh` and export what it prints",
+    );
+    Log::Kafka(KafkaLog::new(KafkaSettings {
+        bootstrap_servers: bootstrap,
+        client: BTreeMap::new(),
+        replication_factor: 1,
+    }))
+}
+
+fn events() -> u64 {
+    std::env::var("MINDSET_CONFORMANCE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_order_per_key_1m() {
+    conformance::in_order_per_key(log(), events()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_batch_resumes() {
+    conformance::killed_mid_batch_resumes(log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_share_partitions() {
+    conformance::group_members_share_partitions(log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_goes_to_dead_letter() {
+    conformance::poison_goes_to_dead_letter(log()).await;
+}
