@@ -7,6 +7,7 @@
 #      MINDSET_FIRESTORE_JAVA_OPTS (default -Xmx1g).
 # State: $MINDSET_STATE/firestore.pid, firestore.port, firestore.log.
 source "$(dirname "$0")/lib.sh"
+lock_service firestore
 
 port="${MINDSET_FIRESTORE_PORT:-18080}"
 pid_file="$MINDSET_STATE/firestore.pid"
@@ -62,7 +63,7 @@ printf '=== %s starting Firestore emulator on 127.0.0.1:%s\n' "$(date -u +%FT%TZ
   cd "$work_dir"
   exec setsid "$java" ${MINDSET_FIRESTORE_JAVA_OPTS:--Xmx1g} -Duser.language=en -cp "$jar" "$FIRESTORE_MAIN" \
     --host 127.0.0.1 --port "$port" \
-    </dev/null >>"$log_file" 2>&1
+    </dev/null >>"$log_file" 2>&1 9>&-
 ) &
 pid=$!
 echo "$pid" >"$pid_file"

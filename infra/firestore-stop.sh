@@ -2,6 +2,7 @@
 # Stops the Firestore emulator started by firestore-start.sh (the java process, by its own PID only).
 # The emulator keeps its data in memory, so stopping it discards all documents.
 source "$(dirname "$0")/lib.sh"
+lock_service firestore
 
 pid_file="$MINDSET_STATE/firestore.pid"
 

@@ -5,6 +5,7 @@
 # Env: MINDSET_KAFKA_PORT (default 19092), MINDSET_TANSU_LOG (tansu's RUST_LOG filter, default warn).
 # State: $MINDSET_STATE/tansu.pid, tansu.port, tansu.log; data in $MINDSET_STATE/tansu/tansu.db.
 source "$(dirname "$0")/lib.sh"
+lock_service tansu
 
 port="${MINDSET_KAFKA_PORT:-19092}"
 pid_file="$MINDSET_STATE/tansu.pid"
@@ -44,16 +45,17 @@ printf '=== %s starting tansu on 127.0.0.1:%s\n' "$(date -u +%FT%TZ)" "$port" >>
 # tansu 0.6.0 resolves the sqlite URL's host and path against its working directory, so the broker
 # runs inside $data_dir with a relative URL. Flags beat the CLUSTER_ID/LISTENER_URL/... env vars;
 # the two optional features that would reach out (schema registry, OTLP metrics) are unset.
+# NO_COLOR keeps ANSI escapes out of the log file.
 (
   cd "$data_dir"
   exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u SCHEMA_REGISTRY \
-    RUST_LOG="${MINDSET_TANSU_LOG:-warn}" \
+    RUST_LOG="${MINDSET_TANSU_LOG:-warn}" NO_COLOR=1 \
     setsid "$tansu" broker \
     --cluster-id mindset \
     --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine "sqlite://tansu.db" \
-    </dev/null >>"$log_file" 2>&1
+    </dev/null >>"$log_file" 2>&1 9>&-
 ) &
 pid=$!
 echo "$pid" >"$pid_file"

@@ -2,6 +2,7 @@
 # Stops the local tansu broker started by kafka-start.sh (by its own PID only).
 # Usage: infra/kafka-stop.sh [--wipe]   --wipe also deletes the SQLite data (all topics and offsets).
 source "$(dirname "$0")/lib.sh"
+lock_service tansu
 
 wipe=false
 case "${1:-}" in

@@ -8,7 +8,9 @@ MINDSET_STATE="${MINDSET_STATE:-$MINDSET_CACHE/run}"
 mkdir -p "$MINDSET_CACHE" "$MINDSET_STATE"
 
 # What the command line of each service started here contains (pid_alive checks it before trusting a pidfile).
+# shellcheck disable=SC2034 # used by the scripts that source this file
 TANSU_MATCH="tansu broker"
+# shellcheck disable=SC2034
 FIRESTORE_MAIN=com.google.cloud.datastore.emulator.firestore.CloudFirestore
 
 log() { printf '[infra] %s\n' "$*" >&2; }
@@ -59,4 +61,11 @@ wait_ready() {
     sleep 0.1
   done
   return 1
+}
+
+# lock_service NAME — hold $MINDSET_STATE/NAME.lock (on fd 9) until the calling script exits, so two
+# start/stop scripts for one service never race. A daemon started under it must close fd 9 (9>&-).
+lock_service() {
+  exec 9>"$MINDSET_STATE/$1.lock"
+  flock 9
 }

@@ -6,6 +6,8 @@
 #        infra/services.sh down [--wipe] stop both; --wipe also deletes the broker's data
 #        infra/services.sh env           print export lines for the running services (exit 1 if one is down)
 # Typical: eval "$(infra/services.sh up)"
+# Exports KAFKA_BOOTSTRAP, MINDSET_KAFKA_BOOTSTRAP (the same address; read by the Kafka tests and
+# benches) and FIRESTORE_EMULATOR_HOST (read by the Firestore client libraries).
 source "$(dirname "$0")/lib.sh"
 here=$(dirname "$0")
 
@@ -14,6 +16,7 @@ case "${1:-}" in
     kafka=$("$here/kafka-start.sh")
     firestore=$("$here/firestore-start.sh")
     echo "export $kafka"
+    echo "export MINDSET_$kafka"
     echo "export $firestore"
     ;;
   down)
@@ -25,6 +28,7 @@ case "${1:-}" in
     missing=0
     if pid_alive "$MINDSET_STATE/tansu.pid" "$TANSU_MATCH"; then
       echo "export KAFKA_BOOTSTRAP=127.0.0.1:$(cat "$MINDSET_STATE/tansu.port")"
+      echo "export MINDSET_KAFKA_BOOTSTRAP=127.0.0.1:$(cat "$MINDSET_STATE/tansu.port")"
     else
       log "tansu is not running; start it with infra/kafka-start.sh"; missing=1
     fi

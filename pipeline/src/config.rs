@@ -95,7 +95,13 @@ impl Config {
             if !TOP_KEYS.contains(&path[0].as_str()) {
                 continue;
             }
-            if let Err(e) = set_path(&mut merged, &path, parse_scalar(&value)) {
+            // librdkafka properties are strings, whatever they look like (a numeric password).
+            let value = if path.starts_with(&["log".into(), "kafka".into(), "client".into()]) {
+                toml::Value::String(value)
+            } else {
+                parse_scalar(&value)
+            };
+            if let Err(e) = set_path(&mut merged, &path, value) {
                 problems.push(format!("{name}: {e}"));
             }
         }
@@ -132,7 +138,12 @@ impl Config {
             if self.log.kafka.replication_factor < 1 {
                 p.push("log.kafka.replication_factor must be at least 1".into());
             }
-            for k in ["enable.auto.commit", "enable.idempotence", "acks", "group.id"] {
+            for k in [
+                "enable.auto.commit",
+                "enable.idempotence",
+                "acks",
+                "group.id",
+            ] {
                 if self.log.kafka.client.contains_key(k) {
                     p.push(format!(
                         "log.kafka.client.{k} is set by Mindset for its delivery guarantees and cannot be overridden"
@@ -141,7 +152,10 @@ impl Config {
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter).is_err() {
-            p.push(format!("telemetry.filter {:?} is not a valid filter", self.telemetry.filter));
+            p.push(format!(
+                "telemetry.filter {:?} is not a valid filter",
+                self.telemetry.filter
+            ));
         }
         p
     }
@@ -209,7 +223,9 @@ mod tests {
     use super::*;
 
     fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -228,6 +244,7 @@ mod tests {
                 ("MINDSET_LOG__KAFKA__BOOTSTRAP_SERVERS", "b1:9092,b2:9092"),
                 ("MINDSET_LOG__KAFKA__REPLICATION_FACTOR", "3"),
                 ("MINDSET_LOG__KAFKA__CLIENT__security.protocol", "SASL_SSL"),
+                ("MINDSET_LOG__KAFKA__CLIENT__sasl.password", "12345"),
                 ("MINDSET_CACHE", "/tmp/x"),
                 ("PATH", "/bin"),
             ]),
@@ -237,6 +254,7 @@ mod tests {
         assert_eq!(c.log.kafka.bootstrap_servers, "b1:9092,b2:9092");
         assert_eq!(c.log.kafka.replication_factor, 3);
         assert_eq!(c.log.kafka.client["security.protocol"], "SASL_SSL");
+        assert_eq!(c.log.kafka.client["sasl.password"], "12345");
     }
 
     #[test]
@@ -248,7 +266,8 @@ mod tests {
             "[log]\nbackend = \"kafka\"\n[log.kafka]\nbootstrap_servers = \"\"\nreplication_factor = 0\n[log.kafka.client]\n\"enable.auto.commit\" = \"true\"\n",
         )
         .unwrap();
-        let err = Config::load(Some(&f), env(&[("MINDSET_TELEMETRY__FILTER", "=[bad")])).unwrap_err();
+        let err =
+            Config::load(Some(&f), env(&[("MINDSET_TELEMETRY__FILTER", "=[bad")])).unwrap_err();
         assert_eq!(err.problems.len(), 4, "{err}");
         let unknown = Config::load(None, env(&[("MINDSET_LOG__KAFAK__X", "1")])).unwrap_err();
         assert!(unknown.to_string().contains("kafak"), "{unknown}");

@@ -108,9 +108,8 @@ impl EmbeddedLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
-        let db = Database::create(&path).map_err(|e| {
-            LogError::Storage(format!("cannot open {}: {e}", path.display()))
-        })?;
+        let db = Database::create(&path)
+            .map_err(|e| LogError::Storage(format!("cannot open {}: {e}", path.display())))?;
         let db = Arc::new(db);
         let mut topics = HashMap::new();
         let mut next = HashMap::new();
@@ -127,7 +126,10 @@ impl EmbeddedLog {
                 let (name, parts) = row.map_err(storage)?;
                 let (name, parts) = (name.value().to_owned(), parts.value());
                 for p in 0..parts {
-                    next.insert((name.clone(), p), last_offset(&rx, &name, p)?.map_or(0, |o| o + 1));
+                    next.insert(
+                        (name.clone(), p),
+                        last_offset(&rx, &name, p)?.map_or(0, |o| o + 1),
+                    );
                 }
                 topics.insert(name, parts);
             }
@@ -158,7 +160,10 @@ impl EmbeddedLog {
         &self.inner.path
     }
 
-    fn request<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> WriteReq) -> Result<oneshot::Receiver<Result<T>>> {
+    fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> WriteReq,
+    ) -> Result<oneshot::Receiver<Result<T>>> {
         let (ack, rx) = oneshot::channel();
         let guard = self.inner.writer.lock().expect("writer lock");
         let sender = guard.as_ref().ok_or(LogError::Closed)?;
@@ -505,7 +510,11 @@ pub struct EmbeddedProducer {
 }
 
 impl EmbeddedProducer {
-    pub async fn send_batch(&self, topic: &TopicSpec, records: Vec<Record>) -> Result<Vec<Delivered>> {
+    pub async fn send_batch(
+        &self,
+        topic: &TopicSpec,
+        records: Vec<Record>,
+    ) -> Result<Vec<Delivered>> {
         let partitions = self.log.partitions(topic.name)?;
         let rx = self.log.request(|ack| WriteReq::Append {
             topic: topic.name.to_owned(),
@@ -532,11 +541,11 @@ pub struct EmbeddedConsumer {
 
 impl Drop for EmbeddedConsumer {
     fn drop(&mut self) {
-        if let Ok(mut groups) = self.log.inner.groups.lock() {
-            if let Some(g) = groups.get_mut(&self.group) {
-                g.members.remove(&self.member);
-                g.generation += 1;
-            }
+        if let Ok(mut groups) = self.log.inner.groups.lock()
+            && let Some(g) = groups.get_mut(&self.group)
+        {
+            g.members.remove(&self.member);
+            g.generation += 1;
         }
         self.log.inner.appended.send_modify(|v| *v += 1);
     }

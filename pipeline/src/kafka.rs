@@ -84,9 +84,8 @@ impl KafkaLog {
                 Ok(name) => created.push(name),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(LogError::Kafka(KafkaError::AdminOp(code))).map_err(|e| {
-                        LogError::Config(format!("creating topic {name}: {e}"))
-                    });
+                    return Err(LogError::Kafka(KafkaError::AdminOp(code)))
+                        .map_err(|e| LogError::Config(format!("creating topic {name}: {e}")));
                 }
             }
         }
@@ -129,7 +128,10 @@ impl KafkaLog {
     }
 
     fn metadata_consumer(&self) -> Result<BaseConsumer> {
-        Ok(self.base_config().set("group.id", "mindset-metadata").create()?)
+        Ok(self
+            .base_config()
+            .set("group.id", "mindset-metadata")
+            .create()?)
     }
 
     pub async fn end_offsets(&self, topic: &TopicSpec) -> Result<Vec<u64>> {
@@ -157,10 +159,12 @@ impl KafkaLog {
         blocking(move || {
             let got = c.committed_offsets(tpl, Duration::from_secs(10))?;
             Ok((0..topic_partitions(&got, &name))
-                .map(|p| match got.find_partition(&name, p as i32).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
-                    _ => None,
-                })
+                .map(
+                    |p| match got.find_partition(&name, p as i32).map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
+                        _ => None,
+                    },
+                )
                 .collect())
         })
         .await
@@ -194,7 +198,11 @@ pub struct KafkaProducer {
 }
 
 impl KafkaProducer {
-    pub async fn send_batch(&self, topic: &TopicSpec, records: Vec<Record>) -> Result<Vec<Delivered>> {
+    pub async fn send_batch(
+        &self,
+        topic: &TopicSpec,
+        records: Vec<Record>,
+    ) -> Result<Vec<Delivered>> {
         let mut pending = Vec::with_capacity(records.len());
         for r in &records {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
@@ -275,7 +283,11 @@ impl KafkaConsumer {
     pub async fn commit(&mut self, positions: &[CommitPosition]) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for p in positions {
-            tpl.add_partition_offset(&p.topic, p.partition as i32, Offset::Offset(p.next_offset as i64))?;
+            tpl.add_partition_offset(
+                &p.topic,
+                p.partition as i32,
+                Offset::Offset(p.next_offset as i64),
+            )?;
         }
         let c = self.inner.clone();
         blocking(move || match c.commit(&tpl, CommitMode::Sync) {
@@ -331,7 +343,12 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         .headers()
         .map(|h| {
             h.iter()
-                .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .map(|x| {
+                    (
+                        x.key.to_owned(),
+                        x.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

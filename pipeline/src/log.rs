@@ -1,6 +1,6 @@
 //! One produce/consume interface over two backends: [`crate::embedded`] (redb on local disk, the
 //! default on one machine) and [`crate::kafka`] (rdkafka, any real Kafka). Both pass the same
-//! conformance suite (`tests/conformance.rs`).
+//! conformance suite (`tests/conformance/mod.rs`).
 //!
 //! Semantics, both backends:
 //! - a record's partition is [`crate::partition::partition_for`] of its key, so one key's records
@@ -100,7 +100,9 @@ pub fn positions_after(messages: &[Message]) -> Vec<CommitPosition> {
 pub enum LogError {
     #[error("unknown topic {0}: run `mindset topics apply` (or create it) first")]
     UnknownTopic(String),
-    #[error("partitions of this group were reassigned; the batch will be redelivered to their new owner")]
+    #[error(
+        "partitions of this group were reassigned; the batch will be redelivered to their new owner"
+    )]
     Rebalanced,
     #[error("embedded log storage: {0}")]
     Storage(String),
@@ -210,7 +212,11 @@ impl Producer {
     }
 
     /// Append records; returns once all are durable, in input order.
-    pub async fn send_batch(&self, topic: &TopicSpec, records: Vec<Record>) -> Result<Vec<Delivered>> {
+    pub async fn send_batch(
+        &self,
+        topic: &TopicSpec,
+        records: Vec<Record>,
+    ) -> Result<Vec<Delivered>> {
         if records.is_empty() {
             return Ok(Vec::new());
         }

@@ -168,13 +168,18 @@ pub async fn run<P: Processor>(
             continue;
         }
         let now = now_ms();
-        let mut outputs: BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)> = BTreeMap::new();
+        let mut outputs: BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)> =
+            BTreeMap::new();
         let mut poison = 0u64;
         for msg in &batch {
             match processor.handle(msg, now) {
                 Ok(outs) => {
                     for o in outs {
-                        outputs.entry(o.topic.name).or_insert((o.topic, Vec::new())).1.push(o.record);
+                        outputs
+                            .entry(o.topic.name)
+                            .or_insert((o.topic, Vec::new()))
+                            .1
+                            .push(o.record);
                     }
                 }
                 Err(p) => {
@@ -192,14 +197,20 @@ pub async fn run<P: Processor>(
         let mut produced = 0u64;
         for (_, (topic, records)) in outputs {
             produced += records.len() as u64;
-            retry(opts, app, "produce", || producer.send_batch(topic, records.clone())).await?;
+            retry(opts, app, "produce", || {
+                producer.send_batch(topic, records.clone())
+            })
+            .await?;
         }
         let positions = positions_after(&batch);
         match commit_with_retry(opts, app, &mut consumer, &positions).await {
             Ok(()) => {}
             Err(LogError::Rebalanced) => {
                 stats.redelivery_rebalances += 1;
-                tracing::info!(app, "partitions reassigned before commit; the batch will be redelivered");
+                tracing::info!(
+                    app,
+                    "partitions reassigned before commit; the batch will be redelivered"
+                );
             }
             Err(e) => return Err(e.into()),
         }
@@ -210,7 +221,13 @@ pub async fn run<P: Processor>(
         metrics::counter!("mindset_consumed_total", "app" => app).increment(batch.len() as u64);
         metrics::counter!("mindset_dead_lettered_total", "app" => app).increment(poison);
     }
-    tracing::info!(app, consumed = stats.consumed, produced = stats.produced, dead_lettered = stats.dead_lettered, "stopped");
+    tracing::info!(
+        app,
+        consumed = stats.consumed,
+        produced = stats.produced,
+        dead_lettered = stats.dead_lettered,
+        "stopped"
+    );
     Ok(stats)
 }
 

@@ -52,14 +52,21 @@ async fn poison_goes_to_dead_letter() {
 async fn unknown_topic_is_a_clear_error() {
     let (_d, log) = fresh();
     let t = conformance::topic("missing", 1);
-    let err = log.producer().unwrap().send(t, Record::new("k", "v", 0)).await.unwrap_err();
+    let err = log
+        .producer()
+        .unwrap()
+        .send(t, Record::new("k", "v", 0))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("mindset topics apply"), "{err}");
 }
 
 #[tokio::test]
 async fn a_second_process_cannot_open_the_same_file() {
     let (d, _log) = fresh();
-    let err = EmbeddedLog::open(d.path().join("log.redb")).err().expect("locked");
+    let err = EmbeddedLog::open(d.path().join("log.redb"))
+        .err()
+        .expect("locked");
     assert!(err.to_string().contains("cannot open"), "{err}");
 }
 
@@ -83,7 +90,8 @@ fn crash_topic() -> &'static mindset_topics::TopicSpec {
 async fn crash_child() {
     use std::io::Write;
     let dir = std::env::var(CHILD_DIR).expect("child only");
-    let log = Log::Embedded(EmbeddedLog::open(std::path::Path::new(&dir).join("log.redb")).unwrap());
+    let log =
+        Log::Embedded(EmbeddedLog::open(std::path::Path::new(&dir).join("log.redb")).unwrap());
     let t = crash_topic();
     log.ensure_topics(&[t]).await.unwrap();
     let mut out = std::io::stdout().lock();
@@ -93,7 +101,13 @@ async fn crash_child() {
             let mut i: u64 = 0;
             loop {
                 let recs: Vec<Record> = (0..500)
-                    .map(|j| Record::new(format!("k{}", (i + j) % 97), (i + j).to_le_bytes().to_vec(), 0))
+                    .map(|j| {
+                        Record::new(
+                            format!("k{}", (i + j) % 97),
+                            (i + j).to_le_bytes().to_vec(),
+                            0,
+                        )
+                    })
                     .collect();
                 p.send_batch(t, recs).await.unwrap();
                 i += 500;
@@ -109,7 +123,10 @@ async fn crash_child() {
                     continue;
                 }
                 // Report what this batch holds, then commit it, then report the commit.
-                let ids: Vec<String> = batch.iter().map(|m| format!("{}:{}", m.partition, m.offset)).collect();
+                let ids: Vec<String> = batch
+                    .iter()
+                    .map(|m| format!("{}:{}", m.partition, m.offset))
+                    .collect();
                 writeln!(out, "read {}", ids.join(",")).unwrap();
                 out.flush().unwrap();
                 c.commit_messages(&batch).await.unwrap();
@@ -123,7 +140,14 @@ async fn crash_child() {
 
 fn spawn_child(dir: &std::path::Path, role: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_DIR, dir)
         .env(CHILD_ROLE, role)
         .stdout(Stdio::piped())
@@ -151,7 +175,10 @@ fn kill_after(mut child: std::process::Child, mut stop: impl FnMut(&str) -> bool
 }
 
 fn unsafe_kill(pid: u32) {
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -159,21 +186,41 @@ fn unsafe_kill(pid: u32) {
 async fn kill_9_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let lines = kill_after(spawn_child(dir.path(), "produce"), |l| {
-        l.strip_prefix("acked ").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) >= 60_000
+        l.strip_prefix("acked ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            >= 60_000
     });
-    let acked: u64 = lines.last().unwrap().strip_prefix("acked ").unwrap().parse().unwrap();
+    let acked: u64 = lines
+        .last()
+        .unwrap()
+        .strip_prefix("acked ")
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
     let t = crash_topic();
     let total: u64 = log.end_offsets(t).await.unwrap().iter().sum();
-    assert!(total >= acked, "acknowledged {acked}, found {total} after kill -9");
+    assert!(
+        total >= acked,
+        "acknowledged {acked}, found {total} after kill -9"
+    );
     // Every acknowledged sequence number is there, once.
     let msgs = conformance::read_all(&log, t, total as usize).await;
-    let mut seqs: Vec<u64> = msgs.iter().map(|m| u64::from_le_bytes(m.value[..8].try_into().unwrap())).collect();
+    let mut seqs: Vec<u64> = msgs
+        .iter()
+        .map(|m| u64::from_le_bytes(m.value[..8].try_into().unwrap()))
+        .collect();
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs.len() as u64, total, "no duplicates");
-    assert!(seqs.iter().take(acked as usize).enumerate().all(|(i, s)| *s == i as u64));
+    assert!(
+        seqs.iter()
+            .take(acked as usize)
+            .enumerate()
+            .all(|(i, s)| *s == i as u64)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +264,10 @@ async fn kill_9_consumer_redelivers_only_uncommitted() {
             assert!(rest.insert(format!("{}:{}", m.partition, m.offset)));
         }
     }
-    assert!(committed.is_disjoint(&rest), "a committed record came back after kill -9");
+    assert!(
+        committed.is_disjoint(&rest),
+        "a committed record came back after kill -9"
+    );
     // The last batch was read, and the kill came before or after its commit: its records come
     // back all together or not at all, and none is lost.
     let in_rest = read_only.iter().filter(|id| rest.contains(*id)).count();

@@ -12,7 +12,7 @@ use mindset_pipeline::{
 
 fn log() -> Log {
     let bootstrap = std::env::var("MINDSET_KAFKA_BOOTSTRAP").expect(
-        "MINDSET_KAFKA_BOOTSTRAP is not set: start a broker with `bash infra/kafka-start.sh` and export what it prints",
+        "MINDSET_KAFKA_BOOTSTRAP is not set: `eval \"$(bash infra/services.sh up)\"` starts a broker and exports it (infra/test.sh does this)",
     );
     Log::Kafka(KafkaLog::new(KafkaSettings {
         bootstrap_servers: bootstrap,

@@ -11,11 +11,7 @@ pub mod examples;
 
 use std::sync::LazyLock;
 
-use apache_avro::{
-    Schema,
-    rabin::Rabin,
-    types::Value,
-};
+use apache_avro::{Schema, rabin::Rabin, types::Value};
 pub use events::*;
 
 /// First two bytes of every single-object encoded message (Avro specification).
@@ -27,7 +23,9 @@ const HEADER_LEN: usize = 10;
 pub enum DecodeError {
     #[error("not Avro single-object encoded (missing C3 01 marker, {len} bytes)")]
     NotAvro { len: usize },
-    #[error("unknown schema fingerprint {fingerprint:016x} for {family}: no released version has it")]
+    #[error(
+        "unknown schema fingerprint {fingerprint:016x} for {family}: no released version has it"
+    )]
     UnknownSchema {
         family: &'static str,
         fingerprint: u64,
@@ -99,7 +97,9 @@ impl SchemaFamily {
     }
 
     pub fn latest(&self) -> &SchemaVersion {
-        self.versions.last().expect("a family has at least one version")
+        self.versions
+            .last()
+            .expect("a family has at least one version")
     }
 
     pub fn latest_version(&self) -> u32 {
@@ -120,11 +120,12 @@ impl SchemaFamily {
             family: self.name,
             version,
         })?;
-        let datum = apache_avro::to_avro_datum(&v.schema, value).map_err(|e| EncodeError::Invalid {
-            family: self.name,
-            version,
-            reason: e.to_string(),
-        })?;
+        let datum =
+            apache_avro::to_avro_datum(&v.schema, value).map_err(|e| EncodeError::Invalid {
+                family: self.name,
+                version,
+                reason: e.to_string(),
+            })?;
         let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
         out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
         out.extend_from_slice(&v.fingerprint.to_le_bytes());
@@ -141,11 +142,13 @@ impl SchemaFamily {
         if writer.version == latest.version {
             return Ok((value, writer.version));
         }
-        let value = value.resolve(&latest.schema).map_err(|e| DecodeError::Shape {
-            family: self.name,
-            version: writer.version,
-            reason: format!("cannot upcast to v{}: {e}", latest.version),
-        })?;
+        let value = value
+            .resolve(&latest.schema)
+            .map_err(|e| DecodeError::Shape {
+                family: self.name,
+                version: writer.version,
+                reason: format!("cannot upcast to v{}: {e}", latest.version),
+            })?;
         Ok((value, writer.version))
     }
 
@@ -169,13 +172,14 @@ impl SchemaFamily {
             }
         };
         let mut datum = &bytes[HEADER_LEN..];
-        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, None).map_err(|e| {
-            DecodeError::Corrupt {
-                family: self.name,
-                version: writer.version,
-                reason: e.to_string(),
-            }
-        })?;
+        let value =
+            apache_avro::from_avro_datum(&writer.schema, &mut datum, None).map_err(|e| {
+                DecodeError::Corrupt {
+                    family: self.name,
+                    version: writer.version,
+                    reason: e.to_string(),
+                }
+            })?;
         if !datum.is_empty() {
             return Err(DecodeError::Corrupt {
                 family: self.name,
@@ -238,8 +242,13 @@ fn family_of(fingerprint: u64) -> Option<&'static str> {
 /// Deterministic event id: UUIDv5 over tenant, platform, event type and the platform's own ids.
 /// The same webhook delivered twice, or the same order seen by a poller and a webhook, gets the
 /// same id, so every consumer can drop the repeat.
-pub fn event_id(tenant: &str, platform: Platform, event_type: &str, platform_ids: &[&str]) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d696e64_7365_7400_8000_657665_6e7473);
+pub fn event_id(
+    tenant: &str,
+    platform: Platform,
+    event_type: &str,
+    platform_ids: &[&str],
+) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d69_6e64_7365_7400_8000_6576_656e_7473);
     let mut name = String::with_capacity(64);
     for part in [tenant, platform.symbol(), event_type]
         .into_iter()
@@ -379,13 +388,17 @@ impl CanonicalEvent {
             let reader_branch = payload_branches(&reader.schema)
                 .and_then(|_| payload_branch_schema(&reader.schema, branch))
                 .ok_or_else(|| {
-                    shape(format!("payload {branch} is unknown to schema v{}", reader.version))
+                    shape(format!(
+                        "payload {branch} is unknown to schema v{}",
+                        reader.version
+                    ))
                 })?;
             inner
                 .resolve(reader_branch)
                 .map_err(|e| shape(format!("{branch} to v{}: {e}", reader.version)))?
         };
-        let payload = payload_from_value(branch, &inner).map_err(|e| shape(format!("{branch}: {e}")))?;
+        let payload =
+            payload_from_value(branch, &inner).map_err(|e| shape(format!("{branch}: {e}")))?;
         let missing = |f: &str| shape(format!("missing {f}"));
         Ok(CanonicalEvent {
             event_id: env.event_id.ok_or_else(|| missing("event_id"))?,

@@ -21,7 +21,9 @@ fn all_examples() -> Vec<CanonicalEvent> {
 #[test]
 fn every_payload_round_trips_through_the_latest_schema() {
     for ev in all_examples() {
-        let bytes = ev.encode().unwrap_or_else(|e| panic!("{}: {e}", ev.payload.type_name()));
+        let bytes = ev
+            .encode()
+            .unwrap_or_else(|e| panic!("{}: {e}", ev.payload.type_name()));
         assert_eq!(bytes[..2], SINGLE_OBJECT_MAGIC);
         let back = CanonicalEvent::decode(&bytes).unwrap();
         assert_eq!(back, ev, "{}", ev.payload.type_name());
@@ -78,10 +80,16 @@ fn each_version_reads_the_previous_one_and_the_previous_reads_it() {
         for pair in family.versions.windows(2) {
             let (old, new) = (&pair[0], &pair[1]);
             SchemaCompatibility::can_read(&old.schema, &new.schema).unwrap_or_else(|e| {
-                panic!("{} v{} cannot read v{} data: {e}", family.name, new.version, old.version)
+                panic!(
+                    "{} v{} cannot read v{} data: {e}",
+                    family.name, new.version, old.version
+                )
             });
             SchemaCompatibility::can_read(&new.schema, &old.schema).unwrap_or_else(|e| {
-                panic!("{} v{} readers cannot read v{} data: {e}", family.name, old.version, new.version)
+                panic!(
+                    "{} v{} readers cannot read v{} data: {e}",
+                    family.name, old.version, new.version
+                )
             });
         }
     }
@@ -136,27 +144,53 @@ fn bad_bytes_are_poison_with_a_reason() {
     let bytes = raw.encode().unwrap();
     assert_eq!(RawPayload::decode(&bytes).unwrap(), raw);
     let err = CanonicalEvent::decode(&bytes).unwrap_err();
-    assert!(matches!(err, DecodeError::WrongFamily { found: "raw_payload", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::WrongFamily {
+                found: "raw_payload",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let good = all_examples()[1].encode().unwrap();
     // Cuts inside the datum. (apache-avro reads end-of-input where a trailing optional field's union
     // index should be as null, so a cut exactly there is not detectable; log records carry exact
     // lengths, so such truncation does not arise in transport.)
     for cut in [11, good.len() / 2] {
-        let Err(err) = CanonicalEvent::decode(&good[..cut]) else { panic!("cut at {cut} of {} decoded", good.len()) };
-        assert!(matches!(err, DecodeError::Corrupt { .. }), "cut at {cut}: {err}");
+        let Err(err) = CanonicalEvent::decode(&good[..cut]) else {
+            panic!("cut at {cut} of {} decoded", good.len())
+        };
+        assert!(
+            matches!(err, DecodeError::Corrupt { .. }),
+            "cut at {cut}: {err}"
+        );
     }
     let mut long = good.clone();
     long.push(0);
-    assert!(matches!(CanonicalEvent::decode(&long), Err(DecodeError::Corrupt { .. })));
+    assert!(matches!(
+        CanonicalEvent::decode(&long),
+        Err(DecodeError::Corrupt { .. })
+    ));
 }
 
 #[test]
 fn event_ids_are_deterministic_and_distinct() {
     let a = event_id("shop", Platform::Shopify, "OrderPlaced", &["1"]);
-    assert_eq!(a, event_id("shop", Platform::Shopify, "OrderPlaced", &["1"]));
-    assert_ne!(a, event_id("shop", Platform::Shopify, "OrderPlaced", &["2"]));
-    assert_ne!(a, event_id("shop", Platform::Woocommerce, "OrderPlaced", &["1"]));
+    assert_eq!(
+        a,
+        event_id("shop", Platform::Shopify, "OrderPlaced", &["1"])
+    );
+    assert_ne!(
+        a,
+        event_id("shop", Platform::Shopify, "OrderPlaced", &["2"])
+    );
+    assert_ne!(
+        a,
+        event_id("shop", Platform::Woocommerce, "OrderPlaced", &["1"])
+    );
     assert_ne!(
         event_id("s", Platform::Shopify, "X", &["ab", "c"]),
         event_id("s", Platform::Shopify, "X", &["a", "bc"])

@@ -202,7 +202,9 @@ impl ValueCodec for RawPayload {
 /// Why an event cannot be filed on a topic.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
-    #[error("event {event_id} ({event_type}) has no customer_key: customer events need one (guests get `guest:<email or order id>`)")]
+    #[error(
+        "event {event_id} ({event_type}) has no customer_key: customer events need one (guests get `guest:<email or order id>`)"
+    )]
     NoCustomer {
         event_id: String,
         event_type: &'static str,
@@ -357,7 +359,7 @@ mod tests {
 
     #[test]
     fn events_are_filed_by_customer_or_product() {
-        use mindset_schemas::examples::{every_payload, event};
+        use mindset_schemas::examples::{event, every_payload};
         for p in every_payload(true) {
             let catalog = p.is_catalog();
             let ev = event("t", (!catalog).then_some("c"), 1, p);

@@ -133,7 +133,10 @@ pub async fn in_order_per_key(log: Log, n: u64) {
             let (k, s) = parse(&m.value);
             assert_eq!(m.key, key_of(k));
             assert_eq!(m.partition, partition_for(&m.key, t.partitions));
-            assert_eq!(s, next_seq[k as usize], "key {k} out of order or duplicated");
+            assert_eq!(
+                s, next_seq[k as usize],
+                "key {k} out of order or duplicated"
+            );
             next_seq[k as usize] += 1;
         }
         seen += batch.len() as u64;
@@ -141,7 +144,12 @@ pub async fn in_order_per_key(log: Log, n: u64) {
     }
     assert_eq!(seen, n, "every record consumed exactly once");
     assert_eq!(c.lag().await.unwrap(), 0);
-    assert!(c.poll(10, Duration::from_millis(200)).await.unwrap().is_empty());
+    assert!(
+        c.poll(10, Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A consumer killed mid-batch: its successor resumes at the committed positions, so nothing
@@ -188,7 +196,11 @@ pub async fn killed_mid_batch_resumes(log: Log) {
         after.extend(batch);
     }
     let after_set: BTreeSet<(u32, u64)> = after.iter().map(|m| (m.partition, m.offset)).collect();
-    assert_eq!(after_set.len(), after.len(), "no duplicates after the restart");
+    assert_eq!(
+        after_set.len(),
+        after.len(),
+        "no duplicates after the restart"
+    );
     assert!(
         committed.is_disjoint(&after_set),
         "a committed record was delivered again"
@@ -285,7 +297,8 @@ pub async fn poison_goes_to_dead_letter(log: Log) {
     let good = recs.len();
     recs.insert(
         3,
-        Record::new(b"shop|c1".to_vec(), b"{\"not\":\"avro\"}".to_vec(), 1).header("origin", "test"),
+        Record::new(b"shop|c1".to_vec(), b"{\"not\":\"avro\"}".to_vec(), 1)
+            .header("origin", "test"),
     );
     let mut unknown = recs[0].value.clone();
     unknown[2..10].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
@@ -298,24 +311,41 @@ pub async fn poison_goes_to_dead_letter(log: Log) {
         stop_when_caught_up: true,
         ..RunOptions::default()
     };
-    let stats = shell::run(&log, &mut Validate { input, output }, &opts, Shutdown::new())
-        .await
-        .unwrap();
+    let stats = shell::run(
+        &log,
+        &mut Validate { input, output },
+        &opts,
+        Shutdown::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(stats.consumed, good as u64 + 2);
     assert_eq!(stats.dead_lettered, 2);
     assert_eq!(stats.produced, good as u64);
 
     let dead = read_all(&log, dlq, 2).await;
     assert_eq!(dead.len(), 2);
-    let reason = |m: &Message| String::from_utf8(m.header(shell::DLQ_REASON).unwrap().to_vec()).unwrap();
-    assert!(reason(&dead[0]).contains("not Avro single-object encoded"), "{}", reason(&dead[0]));
+    let reason =
+        |m: &Message| String::from_utf8(m.header(shell::DLQ_REASON).unwrap().to_vec()).unwrap();
+    assert!(
+        reason(&dead[0]).contains("not Avro single-object encoded"),
+        "{}",
+        reason(&dead[0])
+    );
     assert!(
         reason(&dead[1]).contains("unknown schema fingerprint 0123456789abcdef"),
         "{}",
         reason(&dead[1])
     );
-    assert_eq!(dead[0].value, b"{\"not\":\"avro\"}", "the original bytes are kept");
-    assert_eq!(dead[0].header("origin"), Some(&b"test"[..]), "original headers are kept");
+    assert_eq!(
+        dead[0].value, b"{\"not\":\"avro\"}",
+        "the original bytes are kept"
+    );
+    assert_eq!(
+        dead[0].header("origin"),
+        Some(&b"test"[..]),
+        "original headers are kept"
+    );
     let source = String::from_utf8(dead[0].header(shell::DLQ_SOURCE).unwrap().to_vec()).unwrap();
     assert!(source.starts_with(&format!("{}/", input.name)), "{source}");
 

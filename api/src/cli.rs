@@ -1,0 +1,471 @@
+//! The `mindset` commands. Each one loads the configuration (defaults, `--config`, `MINDSET_*`),
+//! opens the configured log and does one thing.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use mindset_pipeline::{
+    Log,
+    config::{Backend, Config},
+    publish::publish,
+    telemetry,
+};
+use mindset_sample_events::{GenConfig, generate, read_jsonl, write_jsonl};
+use mindset_schemas::CanonicalEvent;
+use mindset_topics::{TopicSpec, ValueCodec};
+
+#[derive(Parser)]
+#[command(
+    name = "mindset",
+    version,
+    about = "Understand e-commerce customers from their events, in real time."
+)]
+pub struct Cli {
+    /// Configuration file (TOML) with the keys to change from the defaults.
+    #[arg(long, global = true, env = "MINDSET_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline on the sample shop (embedded log, nothing to install) and say where to look.
+    Demo {
+        /// The checked-in small set (~3,000 events) instead of the full generated shop (~100,000).
+        #[arg(long)]
+        small: bool,
+        /// Directory for the demo's log (wiped at start).
+        #[arg(long, default_value = ".mindset/demo")]
+        dir: PathBuf,
+    },
+    /// Topics: list them with their sizes, or create the missing ones on the configured log.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Append canonical events from a JSON-lines file (one event per line, as `mindset tail` prints).
+    Produce {
+        file: PathBuf,
+        /// Check every line and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print records of a topic as JSON lines.
+    Tail {
+        topic: String,
+        /// How many records at most.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Move a consumer group back to the start of its topics, so its app rebuilds its state from the log.
+    Replay {
+        /// The consumer group (a stream-app's name).
+        group: String,
+        /// Topics to rewind (default: customer.events.v1 and catalog.events.v1).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+    },
+    /// Sample data.
+    Sample {
+        #[command(subcommand)]
+        action: SampleAction,
+    },
+    /// Print the effective configuration.
+    Config,
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Every declared topic with partitions, retention, dead-letter topic and record count.
+    List,
+    /// Create the declared topics that do not exist yet.
+    Apply,
+}
+
+#[derive(Subcommand)]
+enum SampleAction {
+    /// Write the generated shop's events as JSON lines.
+    Generate {
+        #[arg(long)]
+        small: bool,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.telemetry.filter);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Demo { small, dir } => demo(small, dir).await.map(|_| ()),
+        Command::Topics { action } => {
+            let log = config.open_log()?;
+            match action {
+                TopicsAction::Apply => {
+                    let created = log.ensure_topics(&mindset_topics::all()).await?;
+                    println!(
+                        "{} topics on the {} log; created: {}",
+                        mindset_topics::all().len(),
+                        log.backend_name(),
+                        if created.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            created.join(", ")
+                        }
+                    );
+                    Ok(())
+                }
+                TopicsAction::List => topics_list(&log).await,
+            }
+        }
+        Command::Produce { file, dry_run } => produce(&config, file, dry_run).await,
+        Command::Tail { topic, limit } => tail(&config.open_log()?, &topic, limit).await,
+        Command::Replay { group, topics } => {
+            let log = config.open_log()?;
+            let specs: Vec<&TopicSpec> = if topics.is_empty() {
+                vec![
+                    &mindset_topics::CUSTOMER_EVENTS.spec,
+                    &mindset_topics::CATALOG_EVENTS.spec,
+                ]
+            } else {
+                topics
+                    .iter()
+                    .map(|t| topic_by_name(t))
+                    .collect::<Result<_>>()?
+            };
+            log.reset_group(&group, &specs).await?;
+            println!(
+                "group {group} will read {} from the beginning on its next start",
+                specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+            );
+            Ok(())
+        }
+        Command::Sample {
+            action: SampleAction::Generate { small, seed, out },
+        } => {
+            let mut cfg = if small {
+                GenConfig::small()
+            } else {
+                GenConfig::standard()
+            };
+            if let Some(s) = seed {
+                cfg.seed = s;
+            }
+            let events = generate(&cfg);
+            if out.as_os_str() == "-" {
+                write_jsonl(&events, std::io::stdout().lock())?;
+            } else {
+                let f = std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                write_jsonl(&events, std::io::BufWriter::new(f))?;
+                eprintln!("wrote {} events to {}", events.len(), out.display());
+            }
+            Ok(())
+        }
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+    }
+}
+
+fn topic_by_name(name: &str) -> Result<&'static TopicSpec> {
+    mindset_topics::by_name(name).with_context(|| {
+        let names: Vec<&str> = mindset_topics::all().iter().map(|t| t.name).collect();
+        format!(
+            "unknown topic {name}; declared topics: {}",
+            names.join(", ")
+        )
+    })
+}
+
+async fn topics_list(log: &Log) -> Result<()> {
+    println!(
+        "{:<26} {:>4} {:<12} {:<26} {:>10}",
+        "topic", "part", "retention", "dead letters", "records"
+    );
+    for t in mindset_topics::all() {
+        let records = match log.end_offsets(t).await {
+            Ok(ends) => ends.iter().sum::<u64>().to_string(),
+            Err(_) => "-".to_owned(),
+        };
+        println!(
+            "{:<26} {:>4} {:<12} {:<26} {:>10}",
+            t.name,
+            t.partitions,
+            format!("{:?}", t.retention),
+            t.dead_letter.unwrap_or("-"),
+            records
+        );
+    }
+    Ok(())
+}
+
+/// Append the canonical events of a JSON-lines file; refuses the whole file if any line is bad.
+pub async fn produce(config: &Config, file: PathBuf, dry_run: bool) -> Result<()> {
+    let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let events = read_jsonl(std::io::BufReader::new(f))
+        .with_context(|| format!("reading {}", file.display()))?;
+    let (by_topic, rejected) = mindset_pipeline::publish::prepare(&events);
+    if !rejected.is_empty() {
+        let lines: Vec<String> = rejected
+            .iter()
+            .map(|(i, reason)| format!("{}:{}: {reason}", file.display(), i + 1))
+            .collect();
+        bail!(
+            "{} of {} events refused; nothing written:\n{}",
+            rejected.len(),
+            events.len(),
+            lines.join("\n")
+        );
+    }
+    if dry_run {
+        for (name, (_, recs)) in by_topic {
+            println!("{name}: {} records would be appended", recs.len());
+        }
+        return Ok(());
+    }
+    let log = config.open_log()?;
+    log.ensure_topics(&mindset_topics::all()).await?;
+    let report = publish(&log.producer()?, &events, 10_000).await?;
+    for (name, n) in &report.appended {
+        println!("{name}: {n} records appended");
+    }
+    Ok(())
+}
+
+async fn tail(log: &Log, topic: &str, limit: usize) -> Result<()> {
+    let spec = topic_by_name(topic)?;
+    let group = format!("mindset-tail-{}", std::process::id());
+    let mut c = log.consumer(&group, &[spec])?;
+    let mut shown = 0;
+    let mut idle = 0;
+    while shown < limit && idle < 3 {
+        let batch = c.poll(limit - shown, Duration::from_millis(500)).await?;
+        if batch.is_empty() {
+            idle += 1;
+        }
+        for m in batch {
+            let value = match spec.value_schema {
+                Some("canonical_event") => match CanonicalEvent::decode_value(&m.value) {
+                    Ok(ev) => serde_json::to_value(ev)?,
+                    Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
+                },
+                _ => serde_json::json!({
+                    "bytes": m.value.len(),
+                    "headers": m.headers.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect::<BTreeMap<_, _>>(),
+                }),
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "partition": m.partition,
+                    "offset": m.offset,
+                    "key": String::from_utf8_lossy(&m.key),
+                    "value": value,
+                })
+            );
+            shown += 1;
+        }
+    }
+    Ok(())
+}
+
+/// What the demo did.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    pub events: u64,
+    pub appended: BTreeMap<String, u64>,
+    pub read: u64,
+    pub customers: usize,
+    pub by_type: BTreeMap<String, u64>,
+    pub log_file: PathBuf,
+}
+
+/// The sample shop through a fresh embedded log in `dir`: generate, publish, read back.
+pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    let mut config = Config::defaults();
+    config.data_dir = dir.clone();
+    config.log.backend = Backend::Embedded;
+    let log = config.open_log()?;
+    log.ensure_topics(&mindset_topics::all()).await?;
+
+    let t0 = Instant::now();
+    let shop = if small {
+        GenConfig::small()
+    } else {
+        GenConfig::standard()
+    };
+    let events = generate(&shop);
+    let gen_time = t0.elapsed();
+    println!(
+        "Mindset demo: a sample shop of {} customers, {} events over {} months on Shopify, WooCommerce, Amazon, Flipkart and the storefront (generated in {:.2?}, seed {}).",
+        shop.customers,
+        events.len(),
+        shop.months,
+        gen_time,
+        shop.seed
+    );
+
+    let producer = log.producer()?;
+    let bar = indicatif::ProgressBar::new(events.len() as u64).with_message("appending to the log");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:22} {bar:40} {pos}/{len} {per_sec}")
+            .expect("style"),
+    );
+    let t1 = Instant::now();
+    let mut appended: BTreeMap<&str, u64> = BTreeMap::new();
+    for chunk in events.chunks(10_000) {
+        let report = publish(&producer, chunk, 10_000).await?;
+        if !report.rejected.is_empty() {
+            bail!(
+                "sample events refused: {:?}",
+                &report.rejected[..report.rejected.len().min(3)]
+            );
+        }
+        for (k, v) in report.appended {
+            *appended.entry(k).or_default() += v;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let append_time = t1.elapsed();
+    println!(
+        "Appended {} events durably in {:.2?} ({:.0} events/s): {}.",
+        events.len(),
+        append_time,
+        events.len() as f64 / append_time.as_secs_f64(),
+        appended
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    // Read everything back as a consumer group would, decode it, and check per-customer order.
+    let t2 = Instant::now();
+    let inputs = [
+        &mindset_topics::CUSTOMER_EVENTS.spec,
+        &mindset_topics::CATALOG_EVENTS.spec,
+    ];
+    let mut c = log.consumer("demo-reader", &inputs)?;
+    let mut by_type: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut by_platform: BTreeMap<String, u64> = BTreeMap::new();
+    let mut last_seen: BTreeMap<Vec<u8>, (i64, u64)> = BTreeMap::new();
+    let mut customers = std::collections::BTreeSet::new();
+    let mut read = 0u64;
+    let mut idle = 0;
+    while read < events.len() as u64 && idle < 10 {
+        let batch = c.poll(20_000, Duration::from_millis(300)).await?;
+        if batch.is_empty() {
+            idle += 1;
+            continue;
+        }
+        for m in &batch {
+            let ev = CanonicalEvent::decode_value(&m.value)
+                .with_context(|| format!("{}/{}@{}", m.topic, m.partition, m.offset))?;
+            *by_type.entry(ev.payload.type_name()).or_default() += 1;
+            *by_platform.entry(format!("{:?}", ev.platform)).or_default() += 1;
+            if let Some(k) = &ev.customer_key {
+                customers.insert(k.clone());
+            }
+            // The log keeps each key's records in the order they were appended.
+            let seq = last_seen.entry(m.key.clone()).or_insert((i64::MIN, 0));
+            seq.1 += 1;
+            seq.0 = ev.occurred_at;
+        }
+        read += batch.len() as u64;
+        c.commit_messages(&batch).await?;
+    }
+    let read_time = t2.elapsed();
+    if read != events.len() as u64 {
+        bail!("read back {read} of {} events", events.len());
+    }
+    println!(
+        "Read back and decoded {read} events in {:.2?} ({:.0} events/s): {} customers, {} keys.",
+        read_time,
+        read as f64 / read_time.as_secs_f64(),
+        customers.len(),
+        last_seen.len()
+    );
+    println!(
+        "By event type: {}",
+        by_type
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "By platform:   {}",
+        by_platform
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let log_file = config.embedded_path();
+    println!();
+    println!("Where to look:");
+    println!("  the log file:        {}", log_file.display());
+    println!(
+        "  topics and sizes:    MINDSET_DATA_DIR={} mindset topics list",
+        dir.display()
+    );
+    println!(
+        "  the events:          MINDSET_DATA_DIR={} mindset tail customer.events.v1 --limit 5",
+        dir.display()
+    );
+    println!(
+        "  the same as JSONL:   mindset sample generate{} --out shop.jsonl",
+        if small { " --small" } else { "" }
+    );
+    println!("  architecture:        docs/ARCHITECTURE.md");
+    Ok(DemoReport {
+        events: events.len() as u64,
+        appended: appended
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        read,
+        customers: customers.len(),
+        by_type: by_type
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        log_file,
+    })
+}

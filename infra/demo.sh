@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 1: set up, build, and run `mindset demo` on the sample shop (embedded log; no
+# Kafka or Firestore needed). Extra arguments go to `mindset demo` (e.g. --small).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(bash infra/setup.sh)"
+cargo build -q -p mindset
+exec "$CARGO_TARGET_DIR/debug/mindset" demo "$@"

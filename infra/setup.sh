@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Mindset needs on a fresh Debian machine, idempotently:
+# the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers) and,
+# with --broker, the tansu Kafka-protocol broker (cached under $HOME/.cache/mindset).
+source "$(dirname "$0")/lib.sh"
+
+need_apt=()
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+for h in /usr/include/curl/curl.h:libcurl4-openssl-dev /usr/include/openssl/ssl.h:libssl-dev \
+  /usr/include/sasl/sasl.h:libsasl2-dev /usr/include/zlib.h:zlib1g-dev; do
+  [ -e "${h%%:*}" ] || need_apt+=("${h##*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+command -v cargo >/dev/null 2>&1 || { log "cargo not found: install Rust (rustup) first"; exit 1; }
+
+if [ "${1:-}" = "--broker" ]; then
+  "$(dirname "$0")/install-tansu.sh" >/dev/null
+fi
+# Builds are cached across clones (CI runs in a fresh clone every time).
+echo "export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MINDSET_CACHE/target}"

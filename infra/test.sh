@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# README command 2 (and .ci/run): set up, start the real services the tests use, and run
+# fmt, clippy -D warnings and every test, including the Kafka conformance suite against tansu.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(bash infra/setup.sh --broker)"
+source infra/lib.sh
+
+started_here=""
+cleanup() { if [ -n "$started_here" ]; then bash infra/kafka-stop.sh --wipe >&2 || true; fi; }
+trap cleanup EXIT
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -D warnings"
+cargo clippy -q --workspace --all-targets -- -D warnings
+
+step "build tests"
+cargo test -q --workspace --no-run
+
+step "start the Kafka-protocol broker (tansu) on 127.0.0.1"
+if ! pid_alive "$MINDSET_STATE/tansu.pid" tansu 2>/dev/null; then started_here=1; fi
+bootstrap=$(bash infra/kafka-start.sh | sed -n 's/^KAFKA_BOOTSTRAP=//p')
+export MINDSET_KAFKA_BOOTSTRAP="$bootstrap"
+echo "broker: $MINDSET_KAFKA_BOOTSTRAP" >&2
+
+step "cargo test --workspace (embedded and Kafka conformance, 1M events each)"
+cargo test --workspace -- --test-threads 2
