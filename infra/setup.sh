@@ -5,11 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 
 need_apt=()
-command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-for h in /usr/include/curl/curl.h:libcurl4-openssl-dev /usr/include/openssl/ssl.h:libssl-dev \
-  /usr/include/sasl/sasl.h:libsasl2-dev /usr/include/zlib.h:zlib1g-dev; do
-  [ -e "${h%%:*}" ] || need_apt+=("${h##*:}")
+for pkg in cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"

@@ -10,14 +10,17 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use mindset_enrich::core::EnrichConfig;
 use mindset_pipeline::{
     Log,
     config::{Backend, Config},
     publish::publish,
+    shell::{RunOptions, RunStats},
+    shutdown::Shutdown,
     telemetry,
 };
 use mindset_sample_events::{GenConfig, generate, read_jsonl, write_jsonl};
-use mindset_schemas::CanonicalEvent;
+use mindset_schemas::{CanonicalEvent, CustomerFeatures};
 use mindset_topics::{TopicSpec, ValueCodec};
 
 #[derive(Parser)]
@@ -44,6 +47,17 @@ enum Command {
         /// Directory for the demo's log (wiped at start).
         #[arg(long, default_value = ".mindset/demo")]
         dir: PathBuf,
+    },
+    /// Run a stream-app (or all of them) on the configured log until Ctrl-C.
+    Run {
+        /// The app: enrich.
+        app: Option<String>,
+        /// Run every stream-app.
+        #[arg(long, conflicts_with = "app")]
+        all: bool,
+        /// Stop once every input is consumed (batch mode).
+        #[arg(long)]
+        until_caught_up: bool,
     },
     /// Topics: list them with their sizes, or create the missing ones on the configured log.
     Topics {
@@ -79,6 +93,15 @@ enum Command {
     },
     /// Print the effective configuration.
     Config,
+    /// Serve the platform webhooks (HTTP ingest) on the configured log until Ctrl-C.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The tenants' platform secrets (TOML; see docs/platforms/secrets.example.toml).
+        #[arg(long, env = crate::ingest::SECRETS_ENV)]
+        secrets: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +151,35 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
         Command::Demo { small, dir } => demo(small, dir).await.map(|_| ()),
+        Command::Run {
+            app,
+            all,
+            until_caught_up,
+        } => {
+            let apps: Vec<String> = match (app, all) {
+                (_, true) => APPS.iter().map(|a| a.to_string()).collect(),
+                (Some(a), false) => vec![a],
+                (None, false) => bail!("name an app ({}) or pass --all", APPS.join(", ")),
+            };
+            let log = config.open_log()?;
+            log.ensure_topics(&mindset_topics::all()).await?;
+            let opts = RunOptions {
+                stop_when_caught_up: until_caught_up,
+                ..RunOptions::default()
+            };
+            let shutdown = Shutdown::on_signals();
+            let mut tasks = Vec::new();
+            for a in apps {
+                let (log, opts, shutdown) = (log.clone(), opts.clone(), shutdown.clone());
+                tasks.push(tokio::spawn(async move {
+                    run_app(&a, &log, &opts, shutdown).await
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            Ok(())
+        }
         Command::Topics { action } => {
             let log = config.open_log()?;
             match action {
@@ -196,7 +248,55 @@ async fn run(command: Command, config: Config) -> Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::Serve { addr, secrets } => serve(&config, addr, &secrets).await,
     }
+}
+
+/// Serve the webhook endpoints on `addr`, filing deliveries on the configured log, until Ctrl-C
+/// or SIGTERM; requests in flight are finished first.
+pub async fn serve(config: &Config, addr: std::net::SocketAddr, secrets: &std::path::Path) -> Result<()> {
+    let secrets = crate::ingest::Secrets::load(secrets)?;
+    let tenants = secrets.tenants().collect::<Vec<_>>().join(", ");
+    let log = config.open_log()?;
+    log.ensure_topics(&mindset_topics::all()).await?;
+    let state = crate::ingest::IngestState::new(log.producer()?, secrets);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    eprintln!(
+        "ingest on http://{}/webhooks/<platform>/<tenant> ({} log; tenants: {tenants})",
+        listener.local_addr()?,
+        log.backend_name()
+    );
+    let mut shutdown = Shutdown::on_signals();
+    axum::serve(listener, crate::ingest::router(state))
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
+    eprintln!("ingest stopped");
+    Ok(())
+}
+
+/// Every stream-app `mindset run` knows, in flow order.
+pub const APPS: [&str; 1] = [mindset_enrich::NAME];
+
+/// Run one stream-app by name.
+pub async fn run_app(
+    app: &str,
+    log: &Log,
+    opts: &RunOptions,
+    shutdown: Shutdown,
+) -> Result<RunStats> {
+    let stats = match app {
+        mindset_enrich::NAME => {
+            mindset_enrich::run(log, EnrichConfig::default(), opts, shutdown).await?
+        }
+        other => bail!("unknown app {other}; the apps are: {}", APPS.join(", ")),
+    };
+    eprintln!(
+        "{app}: consumed {}, produced {}, dead-lettered {}",
+        stats.consumed, stats.produced, stats.dead_lettered
+    );
+    Ok(stats)
 }
 
 fn topic_by_name(name: &str) -> Result<&'static TopicSpec> {
@@ -281,6 +381,10 @@ async fn tail(log: &Log, topic: &str, limit: usize) -> Result<()> {
                     Ok(ev) => serde_json::to_value(ev)?,
                     Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
                 },
+                Some("customer_features") => match CustomerFeatures::decode_value(&m.value) {
+                    Ok(f) => serde_json::to_value(f)?,
+                    Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
+                },
                 _ => serde_json::json!({
                     "bytes": m.value.len(),
                     "headers": m.headers.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect::<BTreeMap<_, _>>(),
@@ -310,6 +414,8 @@ pub struct DemoReport {
     pub customers: usize,
     pub by_type: BTreeMap<String, u64>,
     pub log_file: PathBuf,
+    /// Customers with a snapshot in customer.features.v1 after enrich ran.
+    pub features: usize,
 }
 
 /// The sample shop through a fresh embedded log in `dir`: generate, publish, read back.
@@ -437,6 +543,24 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // The enrich stream-app, as `mindset run enrich` runs it, until it has consumed everything.
+    let t3 = Instant::now();
+    let opts = RunOptions {
+        stop_when_caught_up: true,
+        ..RunOptions::default()
+    };
+    let stats = run_app(mindset_enrich::NAME, &log, &opts, Shutdown::new()).await?;
+    let enrich_time = t3.elapsed();
+    let snapshots = latest_features(&log).await?;
+    println!(
+        "enrich: {} events -> {} feature snapshots in {:.2?} ({:.0} events/s); {} customers in customer.features.v1.",
+        stats.consumed,
+        stats.produced,
+        enrich_time,
+        stats.consumed as f64 / enrich_time.as_secs_f64(),
+        snapshots.len()
+    );
+    print_rfm_summary(&snapshots);
     let log_file = config.embedded_path();
     println!();
     println!("Where to look:");
@@ -447,6 +571,10 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
     );
     println!(
         "  the events:          MINDSET_DATA_DIR={} mindset tail customer.events.v1 --limit 5",
+        dir.display()
+    );
+    println!(
+        "  customer features:   MINDSET_DATA_DIR={} mindset tail customer.features.v1 --limit 5",
         dir.display()
     );
     println!(
@@ -467,5 +595,79 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
         log_file,
+        features: snapshots.len(),
     })
+}
+
+/// The latest snapshot per customer in customer.features.v1 (what compaction keeps).
+pub async fn latest_features(log: &Log) -> Result<BTreeMap<Vec<u8>, CustomerFeatures>> {
+    let spec = &mindset_topics::CUSTOMER_FEATURES.spec;
+    let total: u64 = log.end_offsets(spec).await?.iter().sum();
+    let mut c = log.consumer(&format!("mindset-features-{}", std::process::id()), &[spec])?;
+    let mut latest = BTreeMap::new();
+    let mut read = 0;
+    let mut idle = 0;
+    while read < total && idle < 10 {
+        let batch = c.poll(20_000, Duration::from_millis(300)).await?;
+        if batch.is_empty() {
+            idle += 1;
+        }
+        for m in batch {
+            read += 1;
+            latest.insert(m.key.clone(), CustomerFeatures::decode_value(&m.value)?);
+        }
+    }
+    Ok(latest)
+}
+
+fn print_rfm_summary(snapshots: &BTreeMap<Vec<u8>, CustomerFeatures>) {
+    let buyers: Vec<&CustomerFeatures> = snapshots.values().filter(|f| f.orders > 0).collect();
+    let champions = buyers
+        .iter()
+        .filter(|f| f.r_score >= 4 && f.f_score >= 4 && f.m_score >= 4)
+        .count();
+    let at_risk = buyers
+        .iter()
+        .filter(|f| f.r_score <= 2 && f.f_score >= 3)
+        .count();
+    let one_time = buyers.iter().filter(|f| f.orders == 1).count();
+    println!(
+        "RFM: {} buyers and {} customers without an order; champions (R, F, M >= 4) {}, at risk (R <= 2, F >= 3) {}, one-time buyers {}.",
+        buyers.len(),
+        snapshots.len() - buyers.len(),
+        champions,
+        at_risk,
+        one_time
+    );
+    let scored: Vec<&&CustomerFeatures> = buyers.iter().filter(|f| f.p_alive.is_some()).collect();
+    if !scored.is_empty() {
+        let likely_gone = scored
+            .iter()
+            .filter(|f| f.p_alive.unwrap_or(1.0) < 0.3)
+            .count();
+        let expected: f64 = scored.iter().filter_map(|f| f.expected_orders_90d).sum();
+        let clv: i64 = scored.iter().filter_map(|f| f.clv_12m_minor).sum();
+        println!(
+            "BG/NBD + Gamma-Gamma (fitted on this shop): {likely_gone} buyers likely gone (P(alive) < 0.3), {expected:.0} orders expected in the next 90 days, 12-month CLV {:.0} {}.",
+            clv as f64 / 100.0,
+            scored[0].shop_currency
+        );
+    }
+    if let Some(top) = buyers
+        .iter()
+        .max_by_key(|f| (f.monetary_minor, f.customer_key.clone()))
+    {
+        println!(
+            "Top spender: {}: {} orders, {:.2} {} net, R{} F{} M{}, {:.0} views per order, {:.0}% of checkouts abandoned.",
+            top.customer_key,
+            top.orders,
+            top.monetary_minor as f64 / 100.0,
+            top.shop_currency,
+            top.r_score,
+            top.f_score,
+            top.m_score,
+            top.browse_to_buy,
+            top.cart_abandonment_rate * 100.0
+        );
+    }
 }

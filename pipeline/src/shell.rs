@@ -56,6 +56,12 @@ pub trait Processor: Send {
     fn inputs(&self) -> Vec<&'static TopicSpec>;
     /// Handle one record: its outputs, or why it is poison.
     fn handle(&mut self, msg: &Message, now_ms: i64) -> Result<Vec<Output>, Poison>;
+    /// Called once after every record of a batch was handled, before anything is produced (for
+    /// cores that emit one output per changed key per batch rather than one per record), and on
+    /// every empty poll (for work that waits for a quiet moment).
+    fn flush(&mut self, _now_ms: i64) -> Vec<Output> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +168,27 @@ pub async fn run<P: Processor>(
             Err(e) => return Err(e.into()),
         };
         if batch.is_empty() {
+            // Idle: the processor may have work that waits for a quiet moment.
+            let idle: Vec<Output> = processor.flush(now_ms());
+            if !idle.is_empty() {
+                let mut by_topic: BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)> =
+                    BTreeMap::new();
+                for o in idle {
+                    by_topic
+                        .entry(o.topic.name)
+                        .or_insert((o.topic, Vec::new()))
+                        .1
+                        .push(o.record);
+                }
+                for (_, (topic, records)) in by_topic {
+                    stats.produced += records.len() as u64;
+                    retry(opts, app, "produce", || {
+                        producer.send_batch(topic, records.clone())
+                    })
+                    .await?;
+                }
+                continue;
+            }
             if opts.stop_when_caught_up && consumer.lag().await? == 0 {
                 break;
             }
@@ -193,6 +220,13 @@ pub async fn run<P: Processor>(
                     poison += 1;
                 }
             }
+        }
+        for o in processor.flush(now) {
+            outputs
+                .entry(o.topic.name)
+                .or_insert((o.topic, Vec::new()))
+                .1
+                .push(o.record);
         }
         let mut produced = 0u64;
         for (_, (topic, records)) in outputs {

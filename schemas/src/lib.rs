@@ -8,11 +8,13 @@
 
 pub mod events;
 pub mod examples;
+pub mod features;
 
 use std::sync::LazyLock;
 
 use apache_avro::{Schema, rabin::Rabin, types::Value};
 pub use events::*;
+pub use features::CustomerFeatures;
 
 /// First two bytes of every single-object encoded message (Avro specification).
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -227,9 +229,17 @@ pub static RAW_PAYLOAD: LazyLock<SchemaFamily> = LazyLock::new(|| {
     )
 });
 
+/// Customer feature snapshots (`avro/customer_features/`).
+pub static CUSTOMER_FEATURES: LazyLock<SchemaFamily> = LazyLock::new(|| {
+    SchemaFamily::load(
+        "customer_features",
+        &[(1, include_str!("../avro/customer_features/v1.avsc"))],
+    )
+});
+
 /// Every schema family, for tooling and tests.
-pub fn families() -> [&'static SchemaFamily; 2] {
-    [&CANONICAL_EVENT, &RAW_PAYLOAD]
+pub fn families() -> [&'static SchemaFamily; 3] {
+    [&CANONICAL_EVENT, &RAW_PAYLOAD, &CUSTOMER_FEATURES]
 }
 
 fn family_of(fingerprint: u64) -> Option<&'static str> {

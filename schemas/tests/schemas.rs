@@ -238,3 +238,55 @@ proptest! {
         prop_assert_eq!(back, ev);
     }
 }
+
+#[test]
+fn customer_features_round_trip() {
+    let f = CustomerFeatures {
+        tenant_id: "shop".into(),
+        customer_key: "email:a@b.c".into(),
+        feature_version: 1,
+        as_of: 1_700_000_000_000,
+        shop_clock: 1_700_000_100_000,
+        events: 12,
+        first_seen: 1_690_000_000_000,
+        last_seen: 1_700_000_000_000,
+        shop_currency: "USD".into(),
+        orders: 3,
+        first_order_at: Some(1_691_000_000_000),
+        last_order_at: None,
+        monetary_minor: 12_345,
+        avg_order_value_minor: 4_115,
+        units: 7,
+        avg_basket_units: 2.33,
+        categories: 2,
+        discount_order_share: 0.5,
+        refunds: 1,
+        refunded_minor: 100,
+        return_rate: 0.33,
+        carts: 4,
+        checkouts_started: 4,
+        checkouts_completed: 3,
+        cart_abandonment_rate: 0.25,
+        product_views: 20,
+        searches: 5,
+        browse_to_buy: 6.7,
+        mean_days_between_orders: Some(12.5),
+        active_hour: 22,
+        night_share: 0.4,
+        reviews: 1,
+        mean_rating: None,
+        messages: 2,
+        recency_days: 3.5,
+        r_score: 5,
+        f_score: 4,
+        m_score: 3,
+        spend_percentile: 0.61,
+        price_tier: -1.0,
+        p_alive: Some(0.93),
+        expected_orders_90d: None,
+        clv_12m_minor: Some(9_000),
+        dropped: [("test_order".to_owned(), 2)].into(),
+    };
+    let bytes = f.encode().unwrap();
+    assert_eq!(CustomerFeatures::decode(&bytes).unwrap(), f);
+}

@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 
-use mindset_schemas::{CanonicalEvent, DecodeError, EncodeError, RawPayload};
+use mindset_schemas::{CanonicalEvent, CustomerFeatures, DecodeError, EncodeError, RawPayload};
 
 /// How long records stay, or whether the topic is compacted to the latest value per key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +190,15 @@ impl ValueCodec for CanonicalEvent {
     }
 }
 
+impl ValueCodec for CustomerFeatures {
+    fn encode_value(&self) -> Result<Vec<u8>, EncodeError> {
+        self.encode()
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        CustomerFeatures::decode(bytes)
+    }
+}
+
 impl ValueCodec for RawPayload {
     fn encode_value(&self) -> Result<Vec<u8>, EncodeError> {
         self.encode()
@@ -298,6 +307,16 @@ pub static CATALOG_EVENTS_DLQ: Topic<Opaque, Opaque> = Topic::new(dlq(
     "Poison catalogue events, with the reason in headers.",
 ));
 
+/// Customer feature snapshots from the enrich stream-app: compacted, the latest per customer.
+pub static CUSTOMER_FEATURES: Topic<CustomerKey, CustomerFeatures> = Topic::new(TopicSpec {
+    name: "customer.features.v1",
+    partitions: 12,
+    retention: Retention::Compact,
+    dead_letter: None,
+    value_schema: Some("customer_features"),
+    doc: "Per-customer feature snapshots (RFM, behaviour, BG/NBD churn and value), keyed by tenant|customer.",
+});
+
 /// Every topic, in flow order.
 pub fn all() -> Vec<&'static TopicSpec> {
     vec![
@@ -307,6 +326,7 @@ pub fn all() -> Vec<&'static TopicSpec> {
         &CUSTOMER_EVENTS_DLQ.spec,
         &CATALOG_EVENTS.spec,
         &CATALOG_EVENTS_DLQ.spec,
+        &CUSTOMER_FEATURES.spec,
     ]
 }
 

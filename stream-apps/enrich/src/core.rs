@@ -1,0 +1,698 @@
+//! The pure core of enrich: no async, no log. [`Enrich::apply`] folds one canonical event into
+//! its shop's and customer's state; [`Enrich::features`] computes a customer's snapshot. Time is
+//! the shop's event-time clock (the newest event seen), never the wall clock, so a replay of the
+//! same log gives the same snapshots byte for byte, and once all events are in, the state does
+//! not depend on the order they arrived in.
+//!
+//! Cleaning happens here: a repeated `event_id` changes nothing; an order seen twice (create,
+//! then paid/updated webhooks) counts once, its newest version winning; test orders, orders with
+//! a non-positive total and amounts in a currency without a configured rate are not folded in
+//! but counted per reason in the snapshot's `dropped` map.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use mindset_schemas::{CanonicalEvent, CustomerFeatures, Payload};
+
+use crate::{
+    lifetime::{
+        BgNbd, ClvHorizon, CustomerSummary, DAYS_PER_MONTH, GammaGamma, Purchase,
+        customer_lifetime_value,
+    },
+    sketch::{Buckets, Sketch},
+};
+
+const DAY_MS: f64 = 86_400_000.0;
+pub const FEATURE_VERSION: i32 = 1;
+
+/// Configuration of the core.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrichConfig {
+    /// Currency every amount is converted to, per tenant; `default_currency` otherwise.
+    pub shop_currency: BTreeMap<String, String>,
+    pub default_currency: String,
+    /// Units of each currency per 1 USD (reference rates; the rate used is kept with each order).
+    pub rates_per_usd: BTreeMap<String, f64>,
+    /// Buyers a shop needs before its BG/NBD and Gamma-Gamma models are fitted.
+    pub min_buyers_for_models: usize,
+    /// Monthly discount rate of the 12-month CLV.
+    pub monthly_discount_rate: f64,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        let rates = [
+            ("USD", 1.0),
+            ("EUR", 0.92),
+            ("GBP", 0.79),
+            ("INR", 83.0),
+            ("JPY", 150.0),
+            ("CAD", 1.36),
+            ("AUD", 1.52),
+            ("CHF", 0.88),
+            ("SEK", 10.5),
+            ("BRL", 5.0),
+            ("MXN", 17.0),
+            ("SGD", 1.34),
+            ("AED", 3.67),
+        ];
+        EnrichConfig {
+            shop_currency: BTreeMap::new(),
+            default_currency: "USD".into(),
+            rates_per_usd: rates.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
+            min_buyers_for_models: 50,
+            monthly_discount_rate: 0.01,
+        }
+    }
+}
+
+/// Decimal places of a currency's minor unit (ISO 4217).
+pub fn exponent(currency: &str) -> i32 {
+    match currency {
+        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" => 0,
+        "BHD" | "KWD" | "JOD" | "OMR" | "TND" | "IQD" | "LYD" => 3,
+        _ => 2,
+    }
+}
+
+/// What [`Enrich::apply`] did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Folded into this customer's state.
+    Customer { tenant: String, customer: String },
+    /// A catalogue change (prices used for the price tier).
+    Catalog,
+    /// Seen before (same `event_id`): nothing changed.
+    Duplicate,
+    /// Counted, not folded in, for this reason.
+    Dropped {
+        tenant: String,
+        customer: String,
+        reason: &'static str,
+    },
+    /// A customer event without a customer key (the log never holds one; the connectors refuse it).
+    NoCustomer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Order {
+    /// (occurred_at, event_id) of the version kept: the newest wins, whatever the arrival order.
+    version: (i64, String),
+    at: i64,
+    total: i64,
+    units: i64,
+    discounted: bool,
+    fx_rate: f64,
+    products: Vec<String>,
+    categories: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Customer {
+    events: i64,
+    first_seen: i64,
+    last_seen: i64,
+    orders: BTreeMap<String, Order>,
+    refunds: BTreeMap<String, (String, i64)>,
+    carts: BTreeSet<String>,
+    checkouts_started: BTreeSet<String>,
+    checkouts_completed: BTreeSet<String>,
+    views: i32,
+    searches: i32,
+    hours: [u32; 24],
+    reviews: i32,
+    rating_sum: i64,
+    messages: i32,
+    dropped: BTreeMap<&'static str, i64>,
+}
+
+/// The values a customer contributes to the shop's sketches (buyers only).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Contribution {
+    last_order_day: f64,
+    orders: f64,
+    monetary: f64,
+    aov: f64,
+}
+
+impl Customer {
+    /// The customer's purchase history for BG/NBD and Gamma-Gamma, in days and shop-currency
+    /// major units, observed up to `clock`.
+    fn summary(&self, clock: i64, exponent: i32) -> Option<CustomerSummary> {
+        let purchases: Vec<Purchase> = self
+            .orders
+            .values()
+            .map(|o| Purchase {
+                time: (o.at as f64 / DAY_MS).floor(),
+                amount: o.total as f64 / 10f64.powi(exponent),
+            })
+            .collect();
+        CustomerSummary::from_purchases(&purchases, (clock as f64 / DAY_MS).floor())
+            .ok()
+            .flatten()
+    }
+
+    fn monetary(&self) -> i64 {
+        let spent: i64 = self.orders.values().map(|o| o.total).sum();
+        let refunded: i64 = self.refunds.values().map(|(_, a)| *a).sum();
+        spent - refunded
+    }
+
+    fn contribution(&self) -> Option<Contribution> {
+        let last = self.orders.values().map(|o| o.at).max()?;
+        let n = self.orders.len() as f64;
+        let gross: i64 = self.orders.values().map(|o| o.total).sum();
+        Some(Contribution {
+            last_order_day: last as f64 / DAY_MS,
+            orders: n,
+            monetary: self.monetary().max(0) as f64,
+            aov: gross as f64 / n,
+        })
+    }
+}
+
+struct Shop {
+    currency: String,
+    clock: i64,
+    customers: HashMap<String, Customer>,
+    seen: HashSet<u128>,
+    recency: Sketch,
+    frequency: Sketch,
+    monetary: Sketch,
+    aov: Sketch,
+    /// product -> ((occurred_at, event_id) of the price kept, price in shop minor units).
+    catalog: HashMap<String, ((i64, String), i64)>,
+    prices: Sketch,
+    /// The shop's fitted churn and spend models (time unit: days), and the clock they were fitted at.
+    models: Option<Models>,
+    /// Orders folded in since the last fit.
+    orders_since_fit: u64,
+}
+
+/// A shop's fitted lifetime models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Models {
+    pub purchases: BgNbd,
+    pub spend: Option<GammaGamma>,
+    pub fitted_at: i64,
+    pub buyers: usize,
+}
+
+fn money_sketch() -> Sketch {
+    Sketch::new(Buckets::Log {
+        gamma: 1.02,
+        min: 1.0,
+        max: 1e13,
+    })
+}
+
+impl Shop {
+    fn new(currency: String) -> Shop {
+        Shop {
+            currency,
+            clock: 0,
+            customers: HashMap::new(),
+            seen: HashSet::new(),
+            // Days since 2000-01-01 up to 2100.
+            recency: Sketch::new(Buckets::Linear {
+                origin: 10_957.0,
+                width: 1.0,
+                max: 47_482.0,
+            }),
+            frequency: Sketch::new(Buckets::Log {
+                gamma: 1.02,
+                min: 1.0,
+                max: 1e6,
+            }),
+            monetary: money_sketch(),
+            aov: money_sketch(),
+            catalog: HashMap::new(),
+            prices: money_sketch(),
+            models: None,
+            orders_since_fit: 0,
+        }
+    }
+
+    fn update_sketches(&mut self, old: Option<Contribution>, new: Option<Contribution>) {
+        if old == new {
+            return;
+        }
+        if let Some(o) = old {
+            self.recency.remove(o.last_order_day);
+            self.frequency.remove(o.orders);
+            self.monetary.remove(o.monetary);
+            self.aov.remove(o.aov);
+        }
+        if let Some(n) = new {
+            self.recency.insert(n.last_order_day);
+            self.frequency.insert(n.orders);
+            self.monetary.insert(n.monetary);
+            self.aov.insert(n.aov);
+        }
+    }
+}
+
+/// The enrich core: every shop's state.
+pub struct Enrich {
+    config: EnrichConfig,
+    shops: BTreeMap<String, Shop>,
+}
+
+fn id_hash(event_id: &str) -> u128 {
+    match uuid::Uuid::parse_str(event_id) {
+        Ok(u) => u.as_u128(),
+        Err(_) => {
+            // FNV-1a, 128-bit, for ids that are not UUIDs.
+            let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+            for b in event_id.as_bytes() {
+                h ^= u128::from(*b);
+                h = h.wrapping_mul(0x0000000001000000000000000000013B);
+            }
+            h
+        }
+    }
+}
+
+impl Enrich {
+    pub fn new(config: EnrichConfig) -> Enrich {
+        Enrich {
+            config,
+            shops: BTreeMap::new(),
+        }
+    }
+
+    fn shop(&mut self, tenant: &str) -> &mut Shop {
+        if !self.shops.contains_key(tenant) {
+            let currency = self
+                .config
+                .shop_currency
+                .get(tenant)
+                .unwrap_or(&self.config.default_currency)
+                .clone();
+            self.shops.insert(tenant.to_owned(), Shop::new(currency));
+        }
+        self.shops.get_mut(tenant).expect("inserted")
+    }
+
+    /// Convert `amount` minor units of `from` into the shop currency's minor units.
+    fn convert(&self, amount: i64, from: &str, to: &str) -> Option<(i64, f64)> {
+        if from == to {
+            return Some((amount, 1.0));
+        }
+        let rf = *self.config.rates_per_usd.get(from)?;
+        let rt = *self.config.rates_per_usd.get(to)?;
+        let rate = rt / rf;
+        let major = amount as f64 / 10f64.powi(exponent(from));
+        Some((
+            (major * rate * 10f64.powi(exponent(to))).round() as i64,
+            rate,
+        ))
+    }
+
+    /// Fold one event in.
+    pub fn apply(&mut self, ev: &CanonicalEvent) -> Applied {
+        let id = id_hash(&ev.event_id);
+        let tenant = ev.tenant_id.clone();
+        let shop_currency = self.shop(&tenant).currency.clone();
+        if !self.shop(&tenant).seen.insert(id) {
+            return Applied::Duplicate;
+        }
+        {
+            let shop = self.shop(&tenant);
+            shop.clock = shop.clock.max(ev.occurred_at);
+        }
+        if ev.payload.is_catalog() {
+            self.apply_catalog(&tenant, &shop_currency, ev);
+            return Applied::Catalog;
+        }
+        let Some(customer) = ev.customer_key.clone() else {
+            return Applied::NoCustomer;
+        };
+
+        // Amounts in the shop currency, or why not.
+        let converted = match &ev.payload {
+            Payload::OrderPlaced(o) if o.is_test => Err("test_order"),
+            Payload::OrderPlaced(o) if o.total_minor <= 0 => Err("non_positive_total"),
+            Payload::OrderPlaced(o) => self
+                .convert(o.total_minor, &o.currency, &shop_currency)
+                .ok_or("unknown_currency"),
+            Payload::OrderRefunded(r) if r.amount_minor <= 0 => Err("non_positive_total"),
+            Payload::OrderRefunded(r) => self
+                .convert(r.amount_minor, &r.currency, &shop_currency)
+                .ok_or("unknown_currency"),
+            _ => Ok((0, 1.0)),
+        };
+
+        let shop = self.shop(&tenant);
+        let c = shop.customers.entry(customer.clone()).or_default();
+        let before = c.contribution();
+        if c.events == 0 {
+            c.first_seen = ev.occurred_at;
+            c.last_seen = ev.occurred_at;
+        }
+        c.events += 1;
+        c.first_seen = c.first_seen.min(ev.occurred_at);
+        c.last_seen = c.last_seen.max(ev.occurred_at);
+        let (amount, rate) = match converted {
+            Ok(a) => a,
+            Err(reason) => {
+                *c.dropped.entry(reason).or_default() += 1;
+                return Applied::Dropped {
+                    tenant,
+                    customer,
+                    reason,
+                };
+            }
+        };
+        let hour = ((ev.occurred_at.rem_euclid(86_400_000)) / 3_600_000) as usize;
+        match &ev.payload {
+            Payload::OrderPlaced(o) => {
+                let order = Order {
+                    version: (ev.occurred_at, ev.event_id.clone()),
+                    at: ev.occurred_at,
+                    total: amount,
+                    units: o.lines.iter().map(|l| i64::from(l.quantity.max(0))).sum(),
+                    discounted: o.discount_minor > 0
+                        || !o.discount_codes.is_empty()
+                        || o.lines.iter().any(|l| l.discount_minor > 0),
+                    fx_rate: rate,
+                    products: o.lines.iter().map(|l| l.product_id.clone()).collect(),
+                    categories: o.lines.iter().filter_map(|l| l.category.clone()).collect(),
+                };
+                match c.orders.get(&o.order_id) {
+                    Some(existing) if existing.version >= order.version => {}
+                    _ => {
+                        c.orders.insert(o.order_id.clone(), order);
+                    }
+                }
+                shop.orders_since_fit += 1;
+                c.hours[hour] += 1;
+            }
+            Payload::OrderRefunded(r) => {
+                c.refunds
+                    .insert(r.refund_id.clone(), (r.order_id.clone(), amount));
+            }
+            Payload::CartUpdated(cart) => {
+                c.carts.insert(cart.cart_id.clone());
+                c.hours[hour] += 1;
+            }
+            Payload::CheckoutStarted(co) => {
+                c.checkouts_started.insert(co.checkout_id.clone());
+            }
+            Payload::CheckoutCompleted(co) => {
+                c.checkouts_completed.insert(co.checkout_id.clone());
+            }
+            Payload::ProductViewed(_) => {
+                c.views += 1;
+                c.hours[hour] += 1;
+            }
+            Payload::ProductSearched(_) => {
+                c.searches += 1;
+                c.hours[hour] += 1;
+            }
+            Payload::ReviewPosted(r) => {
+                c.reviews += 1;
+                c.rating_sum += i64::from(r.rating.clamp(1, 5));
+            }
+            Payload::MessageReceived(_) => {
+                c.messages += 1;
+                c.hours[hour] += 1;
+            }
+            Payload::CustomerUpserted(_)
+            | Payload::ConsentChanged(_)
+            | Payload::RedactionRequested(_) => {}
+            Payload::ProductUpserted(_)
+            | Payload::PriceChanged(_)
+            | Payload::InventoryChanged(_) => {
+                unreachable!("catalog events handled above")
+            }
+        }
+        let after = c.contribution();
+        shop.update_sketches(before, after);
+        Applied::Customer { tenant, customer }
+    }
+
+    fn apply_catalog(&mut self, tenant: &str, shop_currency: &str, ev: &CanonicalEvent) {
+        let price = match &ev.payload {
+            Payload::ProductUpserted(p) => {
+                Some((p.product_id.clone(), p.price_minor, p.currency.clone()))
+            }
+            Payload::PriceChanged(p) => {
+                Some((p.product_id.clone(), p.new_price_minor, p.currency.clone()))
+            }
+            _ => None,
+        };
+        let Some((product, minor, currency)) = price else {
+            return;
+        };
+        let Some((converted, _)) = self.convert(minor, &currency, shop_currency) else {
+            return;
+        };
+        // The newest price wins, whatever the arrival order.
+        let version = (ev.occurred_at, ev.event_id.clone());
+        let shop = self.shop(tenant);
+        match shop.catalog.get(&product) {
+            Some((v, _)) if *v >= version => {}
+            Some((_, old)) => {
+                let old = *old;
+                shop.prices.remove(old as f64);
+                shop.prices.insert(converted as f64);
+                shop.catalog.insert(product, (version, converted));
+            }
+            None => {
+                shop.prices.insert(converted as f64);
+                shop.catalog.insert(product, (version, converted));
+            }
+        }
+    }
+
+    /// Fit every shop's BG/NBD and Gamma-Gamma models that has new orders since its last fit and
+    /// enough buyers; returns the tenants refitted. Deterministic: the same state gives the same
+    /// parameters, whatever order the events arrived in.
+    pub fn refit(&mut self) -> Vec<String> {
+        let min = self.config.min_buyers_for_models;
+        let mut refitted = Vec::new();
+        for (tenant, shop) in &mut self.shops {
+            if shop.orders_since_fit == 0 {
+                continue;
+            }
+            let e = exponent(&shop.currency);
+            let mut keys: Vec<&String> = shop.customers.keys().collect();
+            keys.sort();
+            let summaries: Vec<CustomerSummary> = keys
+                .iter()
+                .filter_map(|k| shop.customers[*k].summary(shop.clock, e))
+                .collect();
+            if summaries.len() < min {
+                continue;
+            }
+            let Ok(purchases) = BgNbd::fit(&summaries) else {
+                tracing::warn!(
+                    tenant,
+                    buyers = summaries.len(),
+                    "BG/NBD fit failed; keeping the previous model"
+                );
+                continue;
+            };
+            let repeat: Vec<CustomerSummary> = summaries
+                .iter()
+                .filter(|s| s.frequency > 0)
+                .copied()
+                .collect();
+            let spend = GammaGamma::fit(&repeat).ok().map(|f| f.model);
+            shop.models = Some(Models {
+                purchases: purchases.model,
+                spend,
+                fitted_at: shop.clock,
+                buyers: summaries.len(),
+            });
+            shop.orders_since_fit = 0;
+            refitted.push(tenant.clone());
+        }
+        refitted
+    }
+
+    /// The shop's fitted models, if any.
+    pub fn models(&self, tenant: &str) -> Option<Models> {
+        self.shops.get(tenant)?.models
+    }
+
+    /// Buyers of a shop (customers with at least one order), in key order.
+    pub fn buyers(&self, tenant: &str) -> Vec<String> {
+        let Some(shop) = self.shops.get(tenant) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = shop
+            .customers
+            .iter()
+            .filter(|(_, c)| !c.orders.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Tenants and customers known, in order.
+    pub fn customers(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .shops
+            .iter()
+            .flat_map(|(t, s)| s.customers.keys().map(move |c| (t.clone(), c.clone())))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The customer's snapshot as of the shop clock.
+    pub fn features(&self, tenant: &str, customer: &str) -> Option<CustomerFeatures> {
+        let shop = self.shops.get(tenant)?;
+        let c = shop.customers.get(customer)?;
+        let orders = c.orders.len() as i32;
+        let mut times: Vec<i64> = c.orders.values().map(|o| o.at).collect();
+        times.sort_unstable();
+        let gross: i64 = c.orders.values().map(|o| o.total).sum();
+        let monetary = c.monetary();
+        let units: i64 = c.orders.values().map(|o| o.units).sum();
+        let categories: BTreeSet<&String> = c
+            .orders
+            .values()
+            .flat_map(|o| o.categories.iter())
+            .collect();
+        let discounted = c.orders.values().filter(|o| o.discounted).count();
+        let refunded_minor: i64 = c.refunds.values().map(|(_, a)| *a).sum();
+        let per_order = |n: f64| {
+            if orders > 0 {
+                n / f64::from(orders)
+            } else {
+                0.0
+            }
+        };
+        let started = c.checkouts_started.len();
+        let completed = c
+            .checkouts_started
+            .intersection(&c.checkouts_completed)
+            .count();
+        let activity: u32 = c.hours.iter().sum();
+        let active_hour = if activity == 0 {
+            -1
+        } else {
+            // Earliest hour among the most active, for determinism.
+            let max = *c.hours.iter().max().expect("24 hours");
+            c.hours.iter().position(|h| *h == max).expect("max exists") as i32
+        };
+        let night: u32 = c.hours[22..].iter().chain(&c.hours[..6]).sum();
+        let contribution = c.contribution();
+        let (r_score, f_score, m_score, spend_percentile) = match contribution {
+            Some(k) => (
+                shop.recency.score(k.last_order_day),
+                shop.frequency.score(k.orders),
+                shop.monetary.score(k.monetary),
+                shop.aov.rank(k.aov),
+            ),
+            None => (1, 1, 1, 0.0),
+        };
+        let tiers: Vec<f64> = c
+            .orders
+            .values()
+            .flat_map(|o| o.products.iter())
+            .filter_map(|p| shop.catalog.get(p))
+            .map(|(_, price)| shop.prices.rank(*price as f64))
+            .collect();
+        let recency_from = times.last().copied().unwrap_or(c.first_seen);
+        let e = exponent(&shop.currency);
+        let lifetime = shop.models.zip(c.summary(shop.clock, e)).map(|(m, s)| {
+            let p_alive = m.purchases.p_alive(s.frequency, s.recency, s.age).ok();
+            let expected = m
+                .purchases
+                .expected_purchases(90.0, s.frequency, s.recency, s.age)
+                .ok();
+            let clv = m.spend.and_then(|g| {
+                customer_lifetime_value(
+                    &m.purchases,
+                    &g,
+                    &s,
+                    &ClvHorizon {
+                        months: 12,
+                        monthly_discount_rate: self.config.monthly_discount_rate,
+                        time_units_per_month: DAYS_PER_MONTH,
+                    },
+                )
+                .ok()
+                .map(|v| (v * 10f64.powi(e)).round() as i64)
+            });
+            (p_alive, expected, clv)
+        });
+        let (p_alive, expected_orders_90d, clv_12m_minor) = lifetime.unwrap_or((None, None, None));
+        Some(CustomerFeatures {
+            tenant_id: tenant.to_owned(),
+            customer_key: customer.to_owned(),
+            feature_version: FEATURE_VERSION,
+            as_of: c.last_seen,
+            shop_clock: shop.clock,
+            events: c.events,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            shop_currency: shop.currency.clone(),
+            orders,
+            first_order_at: times.first().copied(),
+            last_order_at: times.last().copied(),
+            monetary_minor: monetary,
+            avg_order_value_minor: if orders > 0 {
+                gross / i64::from(orders)
+            } else {
+                0
+            },
+            units,
+            avg_basket_units: per_order(units as f64),
+            categories: categories.len() as i32,
+            discount_order_share: per_order(discounted as f64),
+            refunds: c.refunds.len() as i32,
+            refunded_minor,
+            return_rate: per_order(c.refunds.len() as f64),
+            carts: c.carts.len() as i32,
+            checkouts_started: started as i32,
+            checkouts_completed: c.checkouts_completed.len() as i32,
+            cart_abandonment_rate: if started > 0 {
+                (started - completed) as f64 / started as f64
+            } else {
+                0.0
+            },
+            product_views: c.views,
+            searches: c.searches,
+            browse_to_buy: if orders > 0 {
+                f64::from(c.views) / f64::from(orders)
+            } else {
+                f64::from(c.views)
+            },
+            mean_days_between_orders: (times.len() > 1).then(|| {
+                (times[times.len() - 1] - times[0]) as f64 / DAY_MS / (times.len() - 1) as f64
+            }),
+            active_hour,
+            night_share: if activity > 0 {
+                f64::from(night) / f64::from(activity)
+            } else {
+                0.0
+            },
+            reviews: c.reviews,
+            mean_rating: (c.reviews > 0).then(|| c.rating_sum as f64 / f64::from(c.reviews)),
+            messages: c.messages,
+            recency_days: (shop.clock - recency_from).max(0) as f64 / DAY_MS,
+            r_score,
+            f_score,
+            m_score,
+            spend_percentile,
+            price_tier: if tiers.is_empty() {
+                -1.0
+            } else {
+                tiers.iter().sum::<f64>() / tiers.len() as f64
+            },
+            p_alive,
+            expected_orders_90d,
+            clv_12m_minor,
+            dropped: c
+                .dropped
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+        })
+    }
+}
