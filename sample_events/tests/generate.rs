@@ -539,3 +539,18 @@ fn purchase_frequency_looks_like_a_real_shop() {
     let never = STANDARD.customers.len() - buyers;
     assert!(never * 10 >= STANDARD.customers.len(), "{never} never buy");
 }
+
+#[test]
+fn the_direct_codec_matches_apache_avro_on_the_whole_small_shop() {
+    use mindset_schemas::reference;
+    for ev in mindset_sample_events::generate(&mindset_sample_events::GenConfig::small()) {
+        let fast = ev.encode().unwrap();
+        assert_eq!(
+            fast,
+            reference::encode_canonical(&ev).unwrap(),
+            "{}",
+            ev.event_id
+        );
+        assert_eq!(reference::decode_canonical(&fast).unwrap(), ev);
+    }
+}

@@ -57,23 +57,29 @@ pub struct CustomerFeatures {
 
 impl CustomerFeatures {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let family = &*CUSTOMER_FEATURES;
-        let version = family.latest_version();
-        let invalid = |reason: String| EncodeError::Invalid {
-            family: family.name,
-            version,
-            reason,
-        };
-        let value = apache_avro::to_value(self)
-            .map_err(|e| invalid(e.to_string()))?
-            .resolve(&family.latest().schema)
-            .map_err(|e| invalid(e.to_string()))?;
-        family.write_value(version, value)
+        Ok(crate::fast::single_object(
+            CUSTOMER_FEATURES.latest().fingerprint,
+            self,
+        ))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<CustomerFeatures, DecodeError> {
         let family = &*CUSTOMER_FEATURES;
-        let (value, version) = family.read_value(bytes)?;
+        let latest = family.latest();
+        let (value, version) = match bytes.get(2..10) {
+            Some(fp)
+                if bytes[..2] == crate::SINGLE_OBJECT_MAGIC
+                    && u64::from_le_bytes(fp.try_into().expect("8 bytes"))
+                        == latest.fingerprint =>
+            {
+                return crate::fast::datum(&bytes[10..]).map_err(|e| DecodeError::Corrupt {
+                    family: family.name,
+                    version: latest.version,
+                    reason: e.0,
+                });
+            }
+            _ => family.read_value(bytes)?,
+        };
         apache_avro::from_value(&value).map_err(|e| DecodeError::Shape {
             family: family.name,
             version,

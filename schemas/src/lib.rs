@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod examples;
+pub mod fast;
 pub mod features;
 
 use std::sync::LazyLock;
@@ -276,9 +277,12 @@ pub fn event_id(
 // CanonicalEvent <-> Avro
 
 impl CanonicalEvent {
-    /// Encode with the latest schema version.
+    /// Encode with the latest schema version (the direct codec in [`fast`]).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        self.encode_version(CANONICAL_EVENT.latest_version())
+        Ok(fast::single_object(
+            CANONICAL_EVENT.latest().fingerprint,
+            self,
+        ))
     }
 
     /// Encode with an older released version (a producer pinned during a rolling upgrade; tests).
@@ -339,9 +343,19 @@ impl CanonicalEvent {
         family.write_value(version, rec.into())
     }
 
-    /// Decode a single-object message of any released version into the current Rust type.
+    /// Decode a single-object message of any released version into the current Rust type:
+    /// the latest version through the direct codec in [`fast`], older ones through apache-avro.
     pub fn decode(bytes: &[u8]) -> Result<CanonicalEvent, DecodeError> {
-        Self::decode_as(bytes, CANONICAL_EVENT.latest_version())
+        let family = &*CANONICAL_EVENT;
+        let latest = family.latest();
+        if header_fingerprint(bytes)? == latest.fingerprint {
+            return fast::datum(&bytes[HEADER_LEN..]).map_err(|e| DecodeError::Corrupt {
+                family: family.name,
+                version: latest.version,
+                reason: e.0,
+            });
+        }
+        Self::decode_as(bytes, latest.version)
     }
 
     /// Decode as a reader of schema `reader_version` would see it (fields that version lacks come
@@ -503,22 +517,63 @@ payload_codec!(
 
 impl RawPayload {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        Ok(fast::single_object(RAW_PAYLOAD.latest().fingerprint, self))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<RawPayload, DecodeError> {
         let family = &*RAW_PAYLOAD;
+        let latest = family.latest();
+        let fingerprint = header_fingerprint(bytes)?;
+        if fingerprint == latest.fingerprint {
+            return fast::datum(&bytes[HEADER_LEN..]).map_err(|e| DecodeError::Corrupt {
+                family: family.name,
+                version: latest.version,
+                reason: e.0,
+            });
+        }
+        let (value, version) = family.read_value(bytes)?;
+        apache_avro::from_value(&value).map_err(|e| DecodeError::Shape {
+            family: family.name,
+            version,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The apache-avro path for the latest versions, kept as the reference the direct codec in
+/// [`fast`] is checked against (and used for older versions).
+pub mod reference {
+    use super::*;
+
+    pub fn encode_canonical(ev: &CanonicalEvent) -> Result<Vec<u8>, EncodeError> {
+        ev.encode_version(CANONICAL_EVENT.latest_version())
+    }
+
+    pub fn decode_canonical(bytes: &[u8]) -> Result<CanonicalEvent, DecodeError> {
+        CanonicalEvent::decode_as(bytes, CANONICAL_EVENT.latest_version())
+    }
+
+    pub fn encode_value<T: serde::Serialize>(
+        family: &SchemaFamily,
+        v: &T,
+    ) -> Result<Vec<u8>, EncodeError> {
         let version = family.latest_version();
         let invalid = |reason: String| EncodeError::Invalid {
             family: family.name,
             version,
             reason,
         };
-        let value = apache_avro::to_value(self)
+        let value = apache_avro::to_value(v)
             .map_err(|e| invalid(e.to_string()))?
             .resolve(&family.latest().schema)
             .map_err(|e| invalid(e.to_string()))?;
         family.write_value(version, value)
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<RawPayload, DecodeError> {
-        let family = &*RAW_PAYLOAD;
+    pub fn decode_value<T: serde::de::DeserializeOwned>(
+        family: &SchemaFamily,
+        bytes: &[u8],
+    ) -> Result<T, DecodeError> {
         let (value, version) = family.read_value(bytes)?;
         apache_avro::from_value(&value).map_err(|e| DecodeError::Shape {
             family: family.name,

@@ -109,7 +109,8 @@ fn main() {
             .unwrap();
         let opts = RunOptions {
             batch: 10_000,
-            poll_timeout: Duration::from_millis(200),
+            // Short: the run ends with empty polls, and their wait is not work.
+            poll_timeout: Duration::from_millis(5),
             stop_when_caught_up: true,
             ..RunOptions::default()
         };
