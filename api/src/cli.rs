@@ -254,7 +254,11 @@ async fn run(command: Command, config: Config) -> Result<()> {
 
 /// Serve the webhook endpoints on `addr`, filing deliveries on the configured log, until Ctrl-C
 /// or SIGTERM; requests in flight are finished first.
-pub async fn serve(config: &Config, addr: std::net::SocketAddr, secrets: &std::path::Path) -> Result<()> {
+pub async fn serve(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    secrets: &std::path::Path,
+) -> Result<()> {
     let secrets = crate::ingest::Secrets::load(secrets)?;
     let tenants = secrets.tenants().collect::<Vec<_>>().join(", ");
     let log = config.open_log()?;
@@ -268,6 +272,9 @@ pub async fn serve(config: &Config, addr: std::net::SocketAddr, secrets: &std::p
         listener.local_addr()?,
         log.backend_name()
     );
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let mut shutdown = Shutdown::on_signals();
     axum::serve(listener, crate::ingest::router(state))
         .with_graceful_shutdown(async move { shutdown.wait().await })

@@ -125,7 +125,9 @@ impl IngestState {
             })
     }
 
-    /// Remember a delivery; false if exactly this delivery was seen recently.
+    /// Remember a delivery; false if exactly this delivery was seen recently. A repeat that
+    /// arrives while the first is still being filed counts as seen: if that filing then fails,
+    /// the first is answered 5xx and forgotten, and the platform retries it.
     fn first_sighting(&self, raw_id: &str, digest: [u8; 32]) -> bool {
         let mut seen = self.seen.lock().expect("dedup lock");
         if seen.get(raw_id) == Some(&digest) {
@@ -237,7 +239,9 @@ pub enum IngestError {
     #[error("the log refused the delivery: {0}")]
     Log(LogError),
     /// 404.
-    #[error("no such endpoint: webhooks are POST /webhooks/<shopify|woocommerce|flipkart|amazon>/<tenant>")]
+    #[error(
+        "no such endpoint: webhooks are POST /webhooks/<shopify|woocommerce|flipkart|amazon>/<tenant>"
+    )]
     NoRoute,
     /// 405.
     #[error("method not allowed: webhooks take POST, /healthz takes GET")]
@@ -407,7 +411,8 @@ async fn flipkart_notification(
     let body = read_body(&headers, body).await?;
     let h = headers_of(&headers);
     let now = (s.clock)();
-    let mut auth = flipkart::NotificationAuth::new(&secrets.app_id, &secrets.app_secret, &secrets.url);
+    let mut auth =
+        flipkart::NotificationAuth::new(&secrets.app_id, &secrets.app_secret, &secrets.url);
     if let Some(skew) = secrets.max_skew_secs {
         auth.max_skew_secs = Some(skew);
     }
@@ -428,7 +433,9 @@ async fn amazon_notification(
     let mut h = headers_of(&headers);
     let key = h
         .remove(AMAZON_KEY_HEADER)
-        .ok_or(IngestError::Unauthorized(format!("missing header {AMAZON_KEY_HEADER}")))?;
+        .ok_or(IngestError::Unauthorized(format!(
+            "missing header {AMAZON_KEY_HEADER}"
+        )))?;
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         key.trim().as_bytes(),
         secrets.api_key.as_bytes(),
@@ -448,4 +455,157 @@ async fn amazon_notification(
     }
     let n = amazon::normalise("notification", &body, &context(&tenant, (s.clock)(), &h, t))?;
     s.file(n).await
+}
+
+#[cfg(test)]
+mod tests {
+    use mindset_pipeline::{Log, embedded::EmbeddedLog};
+    use mindset_schemas::{CanonicalEvent, RawPayload, examples};
+
+    use super::*;
+
+    async fn state(dir: &std::path::Path) -> (Log, IngestState) {
+        let log = Log::Embedded(EmbeddedLog::open(dir.join("log.redb")).unwrap());
+        log.ensure_topics(&mindset_topics::all()).await.unwrap();
+        let state = IngestState::new(log.producer().unwrap(), Secrets::new())
+            .with_dedup_capacity(NonZeroUsize::new(2).unwrap());
+        (log, state)
+    }
+
+    async fn total(log: &Log) -> u64 {
+        let mut n = 0;
+        for t in mindset_topics::all() {
+            n += log.end_offsets(t).await.unwrap().iter().sum::<u64>();
+        }
+        n
+    }
+
+    fn delivery(raw_id: &str, body: &[u8], events: Vec<CanonicalEvent>) -> Normalised {
+        Normalised {
+            events,
+            raw: RawPayload {
+                raw_id: raw_id.to_owned(),
+                tenant_id: "shop-1".into(),
+                platform: "shopify".into(),
+                source: "orders/create".into(),
+                received_at: 1_760_000_000_000,
+                headers: Default::default(),
+                content_type: None,
+                body: body.to_vec(),
+            },
+            note: None,
+        }
+    }
+
+    fn event(id: &str) -> CanonicalEvent {
+        let order = examples::every_payload(true)
+            .into_iter()
+            .find(|p| p.type_name() == "OrderPlaced")
+            .expect("an OrderPlaced example");
+        let mut ev = examples::event("shop-1", Some("email:a@example.com"), 1, order);
+        ev.event_id = id.to_owned();
+        ev
+    }
+
+    #[tokio::test]
+    async fn one_refused_event_refuses_the_whole_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, state) = state(dir.path()).await;
+        let mut bad = event("e-2");
+        bad.occurred_at = 0;
+        let mut no_customer = event("e-3");
+        no_customer.customer_key = None;
+        let err = state
+            .file(delivery("r-1", b"{}", vec![event("e-1"), bad, no_customer]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let reason = err.to_string();
+        assert!(reason.starts_with("nothing written"), "{reason}");
+        assert!(
+            reason.contains("event 1 (OrderPlaced): occurred_at"),
+            "{reason}"
+        );
+        assert!(reason.contains("event 2 (OrderPlaced)"), "{reason}");
+        assert_eq!(total(&log).await, 0);
+        // Refused, so not remembered: the corrected delivery is filed.
+        let ok = state
+            .file(delivery("r-1", b"{}", vec![event("e-1")]))
+            .await
+            .unwrap();
+        assert_eq!(ok.0["accepted"], 1);
+        assert_eq!(total(&log).await, 2);
+    }
+
+    #[tokio::test]
+    async fn recent_deliveries_are_remembered_up_to_the_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, state) = state(dir.path()).await;
+        let file = |id: &'static str, body: &'static [u8]| state.file(delivery(id, body, vec![]));
+        assert_eq!(file("a", b"1").await.unwrap().0["accepted"], 0);
+        assert_eq!(file("a", b"1").await.unwrap().0["duplicate"], true);
+        // Same raw id, other bytes: not an exact redelivery.
+        assert_eq!(file("a", b"2").await.unwrap().0["accepted"], 0);
+        assert_eq!(total(&log).await, 2);
+        // Capacity 2: "a" (the latest version) and "b" are remembered, then "c" evicts "a".
+        let _ = file("b", b"1").await.unwrap();
+        let _ = file("c", b"1").await.unwrap();
+        assert_eq!(file("b", b"1").await.unwrap().0["duplicate"], true);
+        assert_eq!(file("a", b"2").await.unwrap().0["accepted"], 0);
+        assert_eq!(total(&log).await, 5);
+    }
+
+    #[test]
+    fn connector_errors_map_to_statuses() {
+        use mindset_connectors::Error as C;
+        let status = |e: C| IngestError::from(e).status();
+        assert_eq!(
+            status(C::SignatureMismatch { header: "h" }),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(C::StaleTimestamp {
+                header: "h",
+                skew_secs: 1,
+                allowed_secs: 0
+            }),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(C::UnknownTopic {
+                platform: "p",
+                topic: "t".into(),
+                handled: "x"
+            }),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(C::Malformed {
+                platform: "p",
+                topic: "t".into(),
+                path: ".".into(),
+                line: 1,
+                column: 1,
+                reason: "r".into()
+            }),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(C::Invalid {
+                platform: "p",
+                topic: "t".into(),
+                field: "f".into(),
+                reason: "r".into()
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            IngestError::Log(LogError::Storage("disk".into())).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            IngestError::Log(LogError::UnknownTopic("t".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

@@ -191,9 +191,8 @@ impl Secrets {
                 }
             }
             if let Some(f) = &t.flipkart {
-                if !f.url.trim().is_empty()
-                    && !(f.url.starts_with("https://") || f.url.starts_with("http://"))
-                {
+                let http = f.url.starts_with("https://") || f.url.starts_with("http://");
+                if !f.url.trim().is_empty() && !http {
                     p.push(format!(
                         "{}: {:?} is not an http(s) URL (use the notification URL exactly as registered with Flipkart)",
                         at("flipkart.url"),
@@ -203,7 +202,10 @@ impl Secrets {
                 if let Some(s) = f.max_skew_secs
                     && s < 1
                 {
-                    p.push(format!("{} must be at least 1, not {s}", at("flipkart.max_skew_secs")));
+                    p.push(format!(
+                        "{} must be at least 1, not {s}",
+                        at("flipkart.max_skew_secs")
+                    ));
                 }
             }
             if t.shopify.is_none()
