@@ -77,18 +77,14 @@ pub fn exponent(currency: &str) -> i32 {
 /// What [`Enrich::apply`] did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// Folded into this customer's state.
-    Customer { tenant: String, customer: String },
+    /// Folded into the state of the event's customer.
+    Customer,
     /// A catalogue change (prices used for the price tier).
     Catalog,
     /// Seen before (same `event_id`): nothing changed.
     Duplicate,
-    /// Counted, not folded in, for this reason.
-    Dropped {
-        tenant: String,
-        customer: String,
-        reason: &'static str,
-    },
+    /// Counted in the customer's `dropped` map, not folded in, for this reason.
+    Dropped { reason: &'static str },
     /// A customer event without a customer key (the log never holds one; the connectors refuse it).
     NoCustomer,
 }
@@ -257,6 +253,21 @@ pub struct Enrich {
     shops: BTreeMap<String, Shop>,
 }
 
+/// Convert `amount` minor units of `from` into minor units of `to`, with the configured rates.
+fn convert(config: &EnrichConfig, amount: i64, from: &str, to: &str) -> Option<(i64, f64)> {
+    if from == to {
+        return Some((amount, 1.0));
+    }
+    let rf = *config.rates_per_usd.get(from)?;
+    let rt = *config.rates_per_usd.get(to)?;
+    let rate = rt / rf;
+    let major = amount as f64 / 10f64.powi(exponent(from));
+    Some((
+        (major * rate * 10f64.powi(exponent(to))).round() as i64,
+        rate,
+    ))
+}
+
 fn id_hash(event_id: &str) -> u128 {
     match uuid::Uuid::parse_str(event_id) {
         Ok(u) => u.as_u128(),
@@ -293,57 +304,48 @@ impl Enrich {
         self.shops.get_mut(tenant).expect("inserted")
     }
 
-    /// Convert `amount` minor units of `from` into the shop currency's minor units.
-    fn convert(&self, amount: i64, from: &str, to: &str) -> Option<(i64, f64)> {
-        if from == to {
-            return Some((amount, 1.0));
-        }
-        let rf = *self.config.rates_per_usd.get(from)?;
-        let rt = *self.config.rates_per_usd.get(to)?;
-        let rate = rt / rf;
-        let major = amount as f64 / 10f64.powi(exponent(from));
-        Some((
-            (major * rate * 10f64.powi(exponent(to))).round() as i64,
-            rate,
-        ))
-    }
-
     /// Fold one event in.
     pub fn apply(&mut self, ev: &CanonicalEvent) -> Applied {
         let id = id_hash(&ev.event_id);
-        let tenant = ev.tenant_id.clone();
-        let shop_currency = self.shop(&tenant).currency.clone();
-        if !self.shop(&tenant).seen.insert(id) {
-            return Applied::Duplicate;
-        }
+        let tenant = ev.tenant_id.as_str();
         {
-            let shop = self.shop(&tenant);
+            let shop = self.shop(tenant);
+            if !shop.seen.insert(id) {
+                return Applied::Duplicate;
+            }
             shop.clock = shop.clock.max(ev.occurred_at);
         }
         if ev.payload.is_catalog() {
-            self.apply_catalog(&tenant, &shop_currency, ev);
+            self.apply_catalog(tenant, ev);
             return Applied::Catalog;
         }
-        let Some(customer) = ev.customer_key.clone() else {
+        let Some(customer) = ev.customer_key.as_deref() else {
             return Applied::NoCustomer;
         };
 
         // Amounts in the shop currency, or why not.
+        let shop_currency = self.shops[tenant].currency.as_str();
         let converted = match &ev.payload {
             Payload::OrderPlaced(o) if o.is_test => Err("test_order"),
             Payload::OrderPlaced(o) if o.total_minor <= 0 => Err("non_positive_total"),
-            Payload::OrderPlaced(o) => self
-                .convert(o.total_minor, &o.currency, &shop_currency)
-                .ok_or("unknown_currency"),
+            Payload::OrderPlaced(o) => {
+                convert(&self.config, o.total_minor, &o.currency, shop_currency)
+                    .ok_or("unknown_currency")
+            }
             Payload::OrderRefunded(r) if r.amount_minor <= 0 => Err("non_positive_total"),
-            Payload::OrderRefunded(r) => self
-                .convert(r.amount_minor, &r.currency, &shop_currency)
-                .ok_or("unknown_currency"),
+            Payload::OrderRefunded(r) => {
+                convert(&self.config, r.amount_minor, &r.currency, shop_currency)
+                    .ok_or("unknown_currency")
+            }
             _ => Ok((0, 1.0)),
         };
 
-        let shop = self.shop(&tenant);
-        let c = shop.customers.entry(customer.clone()).or_default();
+        let shop = self.shops.get_mut(tenant).expect("created above");
+        if !shop.customers.contains_key(customer) {
+            shop.customers
+                .insert(customer.to_owned(), Customer::default());
+        }
+        let c = shop.customers.get_mut(customer).expect("inserted");
         let before = c.contribution();
         if c.events == 0 {
             c.first_seen = ev.occurred_at;
@@ -356,11 +358,7 @@ impl Enrich {
             Ok(a) => a,
             Err(reason) => {
                 *c.dropped.entry(reason).or_default() += 1;
-                return Applied::Dropped {
-                    tenant,
-                    customer,
-                    reason,
-                };
+                return Applied::Dropped { reason };
             }
         };
         let hour = ((ev.occurred_at.rem_euclid(86_400_000)) / 3_600_000) as usize;
@@ -428,10 +426,10 @@ impl Enrich {
         }
         let after = c.contribution();
         shop.update_sketches(before, after);
-        Applied::Customer { tenant, customer }
+        Applied::Customer
     }
 
-    fn apply_catalog(&mut self, tenant: &str, shop_currency: &str, ev: &CanonicalEvent) {
+    fn apply_catalog(&mut self, tenant: &str, ev: &CanonicalEvent) {
         let price = match &ev.payload {
             Payload::ProductUpserted(p) => {
                 Some((p.product_id.clone(), p.price_minor, p.currency.clone()))
@@ -444,7 +442,8 @@ impl Enrich {
         let Some((product, minor, currency)) = price else {
             return;
         };
-        let Some((converted, _)) = self.convert(minor, &currency, shop_currency) else {
+        let shop_currency = self.shops[tenant].currency.as_str();
+        let Some((converted, _)) = convert(&self.config, minor, &currency, shop_currency) else {
             return;
         };
         // The newest price wins, whatever the arrival order.

@@ -10,7 +10,10 @@ pub mod core;
 pub mod lifetime;
 pub mod sketch;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::{BTreeSet, HashSet},
+    time::Duration,
+};
 
 use mindset_pipeline::{
     Log, LogError, Message, Record,
@@ -29,7 +32,7 @@ pub const NAME: &str = "enrich";
 /// The shell's view of the core.
 pub struct EnrichApp {
     core: Enrich,
-    dirty: BTreeSet<(String, String)>,
+    dirty: HashSet<(String, String)>,
     /// Batches smaller than this mean the app has caught up: a good moment to refit models.
     batch_size: usize,
     batch_seen: usize,
@@ -39,7 +42,7 @@ impl EnrichApp {
     pub fn new(config: EnrichConfig) -> EnrichApp {
         EnrichApp {
             core: Enrich::new(config),
-            dirty: BTreeSet::new(),
+            dirty: HashSet::new(),
             batch_size: RunOptions::default().batch,
             batch_seen: 0,
         }
@@ -49,10 +52,16 @@ impl EnrichApp {
         &self.core
     }
 
-    /// Fold a record in; returns what the core did.
+    /// Fold a record in; marks its customer changed; returns what the core did.
     pub fn fold(&mut self, msg: &Message) -> Result<Applied, Poison> {
         let ev: CanonicalEvent = shell::decode(msg)?;
-        Ok(self.core.apply(&ev))
+        let applied = self.core.apply(&ev);
+        if matches!(applied, Applied::Customer | Applied::Dropped { .. })
+            && let Some(customer) = ev.customer_key
+        {
+            self.dirty.insert((ev.tenant_id, customer));
+        }
+        Ok(applied)
     }
 
     /// Refit the shops' lifetime models and mark their buyers changed (their P(alive),
@@ -67,7 +76,9 @@ impl EnrichApp {
 
     /// Snapshots of every customer changed since the last call, in key order.
     pub fn snapshots(&mut self) -> Vec<Output> {
-        let dirty = std::mem::take(&mut self.dirty);
+        let mut dirty: Vec<(String, String)> =
+            std::mem::take(&mut self.dirty).into_iter().collect();
+        dirty.sort_unstable();
         dirty
             .into_iter()
             .filter_map(|(tenant, customer)| {
@@ -94,15 +105,7 @@ impl Processor for EnrichApp {
 
     fn handle(&mut self, msg: &Message, _now_ms: i64) -> Result<Vec<Output>, Poison> {
         self.batch_seen += 1;
-        match self.fold(msg)? {
-            Applied::Customer { tenant, customer }
-            | Applied::Dropped {
-                tenant, customer, ..
-            } => {
-                self.dirty.insert((tenant, customer));
-            }
-            Applied::Catalog | Applied::Duplicate | Applied::NoCustomer => {}
-        }
+        self.fold(msg)?;
         Ok(Vec::new())
     }
 

@@ -206,7 +206,7 @@ fn test_orders_non_positive_totals_and_unknown_currencies_are_counted_not_folded
             ..
         }
     ));
-    assert!(matches!(results[3], Applied::Customer { .. }));
+    assert_eq!(results[3], Applied::Customer);
     assert_eq!(core.apply(&variants[3]), Applied::Duplicate);
     let f = core.features("shop", "c1").unwrap();
     assert_eq!(f.orders, 1);
@@ -255,7 +255,8 @@ proptest! {
         let mut core = Enrich::new(EnrichConfig::default());
         let mut last_orders: std::collections::HashMap<String, i32> = Default::default();
         for e in &events {
-            if let Applied::Customer { tenant, customer } = core.apply(e) {
+            if core.apply(e) == Applied::Customer {
+                let (tenant, customer) = (e.tenant_id.clone(), e.customer_key.clone().unwrap());
                 let f = core.features(&tenant, &customer).unwrap();
                 for s in [f.r_score, f.f_score, f.m_score] {
                     prop_assert!((1..=5).contains(&s));
@@ -308,4 +309,66 @@ fn churn_and_value_models_are_fitted_per_shop_and_used() {
             .iter()
             .all(|(t, c)| core.features(t, c).unwrap().p_alive.is_none())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_app_rebuilds_its_state_from_the_log_and_goes_on() {
+    use mindset_pipeline::{
+        Log, embedded::EmbeddedLog, publish::publish, shell::RunOptions, shutdown::Shutdown,
+    };
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
+    log.ensure_topics(&mindset_topics::all()).await.unwrap();
+    let events = generate(&GenConfig::small());
+    let (first, rest) = events.split_at(2_000);
+    let opts = RunOptions {
+        poll_timeout: Duration::from_millis(50),
+        stop_when_caught_up: true,
+        ..RunOptions::default()
+    };
+    publish(&log.producer().unwrap(), first, 1_000)
+        .await
+        .unwrap();
+    let one = mindset_enrich::run(&log, EnrichConfig::default(), &opts, Shutdown::new())
+        .await
+        .unwrap();
+    assert_eq!(one.consumed, 2_000);
+    publish(&log.producer().unwrap(), rest, 1_000)
+        .await
+        .unwrap();
+    // A new process: the state of the first 2,000 events comes back from the log.
+    let two = mindset_enrich::run(&log, EnrichConfig::default(), &opts, Shutdown::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        two.consumed as usize,
+        rest.len(),
+        "only the new events are consumed"
+    );
+    // The latest snapshot per customer equals what one uninterrupted pass computes.
+    let whole = fold_all(&events);
+    let spec = &mindset_topics::CUSTOMER_FEATURES.spec;
+    let mut c = log.consumer("check", &[spec]).unwrap();
+    let mut latest = std::collections::BTreeMap::new();
+    loop {
+        let b = c.poll(10_000, Duration::from_millis(300)).await.unwrap();
+        if b.is_empty() {
+            break;
+        }
+        for m in b {
+            latest.insert(m.key.clone(), CustomerFeatures::decode(&m.value).unwrap());
+        }
+    }
+    assert_eq!(latest.len(), whole.customers().len());
+    for f in latest.values() {
+        let expected = whole.features(&f.tenant_id, &f.customer_key).unwrap();
+        assert_eq!(f.orders, expected.orders, "{}", f.customer_key);
+        assert_eq!(f.events, expected.events, "{}", f.customer_key);
+        assert_eq!(
+            f.monetary_minor, expected.monetary_minor,
+            "{}",
+            f.customer_key
+        );
+    }
 }
