@@ -491,23 +491,7 @@ macro_rules! payload_union {
 }
 
 // Union order of the schema's payload (tests/schemas.rs checks it equals the enum's order).
-payload_union!(
-    CustomerUpserted,
-    OrderPlaced,
-    OrderRefunded,
-    CartUpdated,
-    CheckoutStarted,
-    CheckoutCompleted,
-    ProductViewed,
-    ProductSearched,
-    ReviewPosted,
-    MessageReceived,
-    ProductUpserted,
-    PriceChanged,
-    InventoryChanged,
-    ConsentChanged,
-    RedactionRequested,
-);
+for_each_payload!(payload_union);
 
 impl Enc for CanonicalEvent {
     fn enc(&self, out: &mut Vec<u8>) {

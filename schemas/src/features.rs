@@ -64,26 +64,9 @@ impl CustomerFeatures {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<CustomerFeatures, DecodeError> {
-        let family = &*CUSTOMER_FEATURES;
-        let latest = family.latest();
-        let (value, version) = match bytes.get(2..10) {
-            Some(fp)
-                if bytes[..2] == crate::SINGLE_OBJECT_MAGIC
-                    && u64::from_le_bytes(fp.try_into().expect("8 bytes"))
-                        == latest.fingerprint =>
-            {
-                return crate::fast::datum(&bytes[10..]).map_err(|e| DecodeError::Corrupt {
-                    family: family.name,
-                    version: latest.version,
-                    reason: e.0,
-                });
-            }
-            _ => family.read_value(bytes)?,
-        };
-        apache_avro::from_value(&value).map_err(|e| DecodeError::Shape {
-            family: family.name,
-            version,
-            reason: e.to_string(),
-        })
+        match crate::decode_latest(&CUSTOMER_FEATURES, bytes)? {
+            Some(f) => Ok(f),
+            None => crate::reference::decode_value(&CUSTOMER_FEATURES, bytes),
+        }
     }
 }

@@ -6,6 +6,30 @@
 //! that older writers did not have: that is the upcast). Released versions never change; the
 //! `avro/fingerprints.lock` file and `tests/schemas.rs` enforce it.
 
+/// Calls `$m!` with every payload variant, in the schema's union order (checked by
+/// `tests/schemas.rs`), so each codec lists the variants once.
+macro_rules! for_each_payload {
+    ($m:ident) => {
+        $m!(
+            CustomerUpserted,
+            OrderPlaced,
+            OrderRefunded,
+            CartUpdated,
+            CheckoutStarted,
+            CheckoutCompleted,
+            ProductViewed,
+            ProductSearched,
+            ReviewPosted,
+            MessageReceived,
+            ProductUpserted,
+            PriceChanged,
+            InventoryChanged,
+            ConsentChanged,
+            RedactionRequested,
+        );
+    };
+}
+
 pub mod events;
 pub mod examples;
 pub mod fast;
@@ -202,6 +226,25 @@ pub fn fingerprint(schema: &Schema) -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// Decode with the direct codec when `bytes` were written with the family's latest version;
+/// `Ok(None)` when they were written with an older one.
+pub(crate) fn decode_latest<T: fast::Dec>(
+    family: &SchemaFamily,
+    bytes: &[u8],
+) -> Result<Option<T>, DecodeError> {
+    let latest = family.latest();
+    if header_fingerprint(bytes)? != latest.fingerprint {
+        return Ok(None);
+    }
+    fast::datum(&bytes[HEADER_LEN..])
+        .map(Some)
+        .map_err(|e| DecodeError::Corrupt {
+            family: family.name,
+            version: latest.version,
+            reason: e.0,
+        })
+}
+
 fn header_fingerprint(bytes: &[u8]) -> Result<u64, DecodeError> {
     if bytes.len() < HEADER_LEN || bytes[..2] != SINGLE_OBJECT_MAGIC {
         return Err(DecodeError::NotAvro { len: bytes.len() });
@@ -346,16 +389,10 @@ impl CanonicalEvent {
     /// Decode a single-object message of any released version into the current Rust type:
     /// the latest version through the direct codec in [`fast`], older ones through apache-avro.
     pub fn decode(bytes: &[u8]) -> Result<CanonicalEvent, DecodeError> {
-        let family = &*CANONICAL_EVENT;
-        let latest = family.latest();
-        if header_fingerprint(bytes)? == latest.fingerprint {
-            return fast::datum(&bytes[HEADER_LEN..]).map_err(|e| DecodeError::Corrupt {
-                family: family.name,
-                version: latest.version,
-                reason: e.0,
-            });
+        if let Some(fast) = decode_latest(&CANONICAL_EVENT, bytes)? {
+            return Ok(fast);
         }
-        Self::decode_as(bytes, latest.version)
+        Self::decode_as(bytes, CANONICAL_EVENT.latest_version())
     }
 
     /// Decode as a reader of schema `reader_version` would see it (fields that version lacks come
@@ -497,23 +534,7 @@ macro_rules! payload_codec {
     };
 }
 
-payload_codec!(
-    CustomerUpserted,
-    OrderPlaced,
-    OrderRefunded,
-    CartUpdated,
-    CheckoutStarted,
-    CheckoutCompleted,
-    ProductViewed,
-    ProductSearched,
-    ReviewPosted,
-    MessageReceived,
-    ProductUpserted,
-    PriceChanged,
-    InventoryChanged,
-    ConsentChanged,
-    RedactionRequested,
-);
+for_each_payload!(payload_codec);
 
 impl RawPayload {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
@@ -521,22 +542,10 @@ impl RawPayload {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<RawPayload, DecodeError> {
-        let family = &*RAW_PAYLOAD;
-        let latest = family.latest();
-        let fingerprint = header_fingerprint(bytes)?;
-        if fingerprint == latest.fingerprint {
-            return fast::datum(&bytes[HEADER_LEN..]).map_err(|e| DecodeError::Corrupt {
-                family: family.name,
-                version: latest.version,
-                reason: e.0,
-            });
+        match decode_latest(&RAW_PAYLOAD, bytes)? {
+            Some(raw) => Ok(raw),
+            None => reference::decode_value(&RAW_PAYLOAD, bytes),
         }
-        let (value, version) = family.read_value(bytes)?;
-        apache_avro::from_value(&value).map_err(|e| DecodeError::Shape {
-            family: family.name,
-            version,
-            reason: e.to_string(),
-        })
     }
 }
 
