@@ -225,9 +225,20 @@ pub async fn group_members_share_partitions(log: Log) {
     let n = 4_000;
     produce_sequenced(&log, t, n, 400, 2_000).await;
     let g = group("share");
+    // One instance runs; a second one joins the running group (scaling out).
     let mut a = log.consumer(&g, &[t]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut first = Vec::new();
+    while first.is_empty() && std::time::Instant::now() < deadline {
+        first = a.poll(500, Duration::from_millis(200)).await.unwrap();
+    }
+    assert!(!first.is_empty(), "the first member reads");
     let mut b = log.consumer(&g, &[t]).unwrap();
     let mut seen: BTreeMap<(u32, u64), u32> = BTreeMap::new();
+    for m in &first {
+        *seen.entry((m.partition, m.offset)).or_default() += 1;
+    }
+    let _ = a.commit(&positions_after(&first)).await;
     let mut rounds = 0;
     while seen.len() < n as usize && rounds < 300 {
         rounds += 1;
@@ -244,13 +255,29 @@ pub async fn group_members_share_partitions(log: Log) {
         n as usize,
         "every record read by one of the members"
     );
-    let (pa, pb) = (a.assignment(), b.assignment());
+    // A Kafka group rebalances asynchronously (a member may read everything before the other one
+    // is assigned anything): keep both polling until the group settles, for up to 60 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (sa, sb) = loop {
+        let sa: BTreeSet<_> = a.assignment().into_iter().collect();
+        let sb: BTreeSet<_> = b.assignment().into_iter().collect();
+        let settled = !sa.is_empty()
+            && !sb.is_empty()
+            && sa.is_disjoint(&sb)
+            && sa.len() + sb.len() == t.partitions as usize;
+        if settled || std::time::Instant::now() > deadline {
+            break (sa, sb);
+        }
+        for c in [&mut a, &mut b] {
+            // Polling drives the rebalance; a batch whose commit a rebalance refused comes again.
+            let batch = c.poll(500, Duration::from_millis(100)).await.unwrap();
+            let _ = c.commit(&positions_after(&batch)).await;
+        }
+    };
     assert!(
-        !pa.is_empty() && !pb.is_empty(),
-        "both members own partitions: {pa:?} / {pb:?}"
+        !sa.is_empty() && !sb.is_empty(),
+        "both members own partitions: {sa:?} / {sb:?}"
     );
-    let sa: BTreeSet<_> = pa.into_iter().collect();
-    let sb: BTreeSet<_> = pb.into_iter().collect();
     assert!(sa.is_disjoint(&sb));
     assert_eq!(sa.len() + sb.len(), t.partitions as usize);
 }
