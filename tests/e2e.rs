@@ -31,6 +31,12 @@ async fn demo_puts_every_sample_event_on_the_log_and_reads_it_back() {
     }
     assert_eq!(report.by_type, expected);
     assert!(report.log_file.exists());
+    // enrich ran: one feature snapshot per customer of the shop ends up on customer.features.v1.
+    let customers: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| e.customer_key.as_deref())
+        .collect();
+    assert_eq!(report.features, customers.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

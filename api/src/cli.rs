@@ -554,6 +554,9 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
     let t3 = Instant::now();
     let opts = RunOptions {
         stop_when_caught_up: true,
+        // Everything is on the log already: short polls, so waiting is not counted as work.
+        poll_timeout: Duration::from_millis(20),
+        batch: 10_000,
         ..RunOptions::default()
     };
     let stats = run_app(mindset_enrich::NAME, &log, &opts, Shutdown::new()).await?;
@@ -572,20 +575,15 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
     println!();
     println!("Where to look:");
     println!("  the log file:        {}", log_file.display());
+    let bin = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "mindset".to_owned());
+    let data = format!("MINDSET_DATA_DIR={}", dir.display());
+    println!("  topics and sizes:    {data} {bin} topics list");
+    println!("  the events:          {data} {bin} tail customer.events.v1 --limit 5");
+    println!("  customer features:   {data} {bin} tail customer.features.v1 --limit 5");
     println!(
-        "  topics and sizes:    MINDSET_DATA_DIR={} mindset topics list",
-        dir.display()
-    );
-    println!(
-        "  the events:          MINDSET_DATA_DIR={} mindset tail customer.events.v1 --limit 5",
-        dir.display()
-    );
-    println!(
-        "  customer features:   MINDSET_DATA_DIR={} mindset tail customer.features.v1 --limit 5",
-        dir.display()
-    );
-    println!(
-        "  the same as JSONL:   mindset sample generate{} --out shop.jsonl",
+        "  the same as JSONL:   {bin} sample generate{} --out shop.jsonl",
         if small { " --small" } else { "" }
     );
     println!("  architecture:        docs/ARCHITECTURE.md");
