@@ -42,6 +42,15 @@ pub fn validate(ev: &CanonicalEvent) -> Result<(), String> {
 /// Records to append, per topic name.
 pub type RecordsByTopic = BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)>;
 
+/// Add `record` to `topic`'s records (order kept per topic).
+pub fn add(by_topic: &mut RecordsByTopic, topic: &'static TopicSpec, record: Record) {
+    by_topic
+        .entry(topic.name)
+        .or_insert((topic, Vec::new()))
+        .1
+        .push(record);
+}
+
 /// Encode and route events; returns the records per topic and the refused ones.
 pub fn prepare(events: &[CanonicalEvent]) -> (RecordsByTopic, Vec<(usize, String)>) {
     let mut by_topic = RecordsByTopic::new();
@@ -53,13 +62,13 @@ pub fn prepare(events: &[CanonicalEvent]) -> (RecordsByTopic, Vec<(usize, String
             Ok((topic, key, value))
         });
         match prepared {
-            Ok((topic, key, value)) => by_topic
-                .entry(topic.name)
-                .or_insert((topic, Vec::new()))
-                .1
-                // No headers: the value says everything, and tansu (sqlite storage) serves
-                // records with headers roughly 100x slower (docs/BENCHMARKS.md).
-                .push(Record::new(key, value, ev.occurred_at)),
+            // No headers: the value says everything, and tansu (sqlite storage) serves
+            // records with headers roughly 100x slower (docs/BENCHMARKS.md).
+            Ok((topic, key, value)) => add(
+                &mut by_topic,
+                topic,
+                Record::new(key, value, ev.occurred_at),
+            ),
             Err(reason) => rejected.push((i, reason)),
         }
     }

@@ -13,6 +13,7 @@ use mindset_topics::{TopicSpec, ValueCodec};
 
 use crate::{
     log::{Log, LogError, Message, Record, positions_after},
+    publish::{RecordsByTopic, add},
     shutdown::Shutdown,
 };
 
@@ -169,24 +170,13 @@ pub async fn run<P: Processor>(
         };
         if batch.is_empty() {
             // Idle: the processor may have work that waits for a quiet moment.
-            let idle: Vec<Output> = processor.flush(now_ms());
+            let idle = processor.flush(now_ms());
             if !idle.is_empty() {
-                let mut by_topic: BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)> =
-                    BTreeMap::new();
+                let mut outputs = RecordsByTopic::new();
                 for o in idle {
-                    by_topic
-                        .entry(o.topic.name)
-                        .or_insert((o.topic, Vec::new()))
-                        .1
-                        .push(o.record);
+                    add(&mut outputs, o.topic, o.record);
                 }
-                for (_, (topic, records)) in by_topic {
-                    stats.produced += records.len() as u64;
-                    retry(opts, app, "produce", || {
-                        producer.send_batch(topic, records.clone())
-                    })
-                    .await?;
-                }
+                stats.produced += produce_all(opts, app, &producer, outputs).await?;
                 continue;
             }
             if opts.stop_when_caught_up && consumer.lag().await? == 0 {
@@ -195,47 +185,27 @@ pub async fn run<P: Processor>(
             continue;
         }
         let now = now_ms();
-        let mut outputs: BTreeMap<&'static str, (&'static TopicSpec, Vec<Record>)> =
-            BTreeMap::new();
+        let mut outputs = RecordsByTopic::new();
         let mut poison = 0u64;
         for msg in &batch {
             match processor.handle(msg, now) {
                 Ok(outs) => {
                     for o in outs {
-                        outputs
-                            .entry(o.topic.name)
-                            .or_insert((o.topic, Vec::new()))
-                            .1
-                            .push(o.record);
+                        add(&mut outputs, o.topic, o.record);
                     }
                 }
                 Err(p) => {
                     let dlq = dlq_of[msg.topic.as_str()];
                     tracing::warn!(app, topic = %msg.topic, partition = msg.partition, offset = msg.offset, reason = %p.reason, "poison record to {}", dlq.name);
-                    outputs
-                        .entry(dlq.name)
-                        .or_insert((dlq, Vec::new()))
-                        .1
-                        .push(dead_letter(app, msg, &p, now));
+                    add(&mut outputs, dlq, dead_letter(app, msg, &p, now));
                     poison += 1;
                 }
             }
         }
         for o in processor.flush(now) {
-            outputs
-                .entry(o.topic.name)
-                .or_insert((o.topic, Vec::new()))
-                .1
-                .push(o.record);
+            add(&mut outputs, o.topic, o.record);
         }
-        let mut produced = 0u64;
-        for (_, (topic, records)) in outputs {
-            produced += records.len() as u64;
-            retry(opts, app, "produce", || {
-                producer.send_batch(topic, records.clone())
-            })
-            .await?;
-        }
+        let produced = produce_all(opts, app, &producer, outputs).await?;
         let positions = positions_after(&batch);
         match commit_with_retry(opts, app, &mut consumer, &positions).await {
             Ok(()) => {}
@@ -263,6 +233,24 @@ pub async fn run<P: Processor>(
         "stopped"
     );
     Ok(stats)
+}
+
+/// Produce every topic's records (each with retries); returns how many were written.
+async fn produce_all(
+    opts: &RunOptions,
+    app: &str,
+    producer: &crate::log::Producer,
+    outputs: RecordsByTopic,
+) -> Result<u64, LogError> {
+    let mut produced = 0u64;
+    for (_, (topic, records)) in outputs {
+        produced += records.len() as u64;
+        retry(opts, app, "produce", || {
+            producer.send_batch(topic, records.clone())
+        })
+        .await?;
+    }
+    Ok(produced)
 }
 
 async fn commit_with_retry(
