@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 
 use mindset_schemas::{
-    CANONICAL_EVENT, CanonicalEvent, CartLine, CartUpdated, CheckoutCompleted, CheckoutStarted,
-    ConsentChanged, CustomerUpserted, InventoryChanged, MessageChannel, MessageReceived, OrderLine,
-    OrderPlaced, OrderRefunded, Payload, Platform, PriceChanged, ProductSearched, ProductUpserted,
-    ProductViewed, RedactionRequested, RefundLine, ReviewPosted, event_id,
+    CANONICAL_EVENT, CanonicalEvent, CartItemChanged, CartLine, CartUpdated, CheckoutCompleted,
+    CheckoutStarted, ConsentChanged, CustomerUpserted, IdentityLinked, InventoryChanged,
+    MessageAuthor, MessageChannel, MessageReceived, OrderLine, OrderPlaced, OrderRefunded, Payload,
+    Platform, PriceChanged, ProductSearched, ProductUpserted, ProductViewed, RedactionRequested,
+    RefundLine, ReviewPosted, event_id,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -431,11 +432,13 @@ fn customer_event_count(c: &Customer) -> usize {
         .map(|a| match a {
             Act::Session(si) => {
                 let s = &c.sessions[*si];
-                let cart = s
-                    .cart
-                    .as_ref()
-                    .map_or(0, |k| k.updates.len() + usize::from(k.checkout.is_some()));
-                s.searches.len() + s.views.len() + cart
+                let cart = s.cart.as_ref().map_or(0, |k| {
+                    k.updates.len()
+                        + k.updates.first().map_or(0, |(_, items)| items.len())
+                        + usize::from(k.checkout.is_some())
+                });
+                let identify = usize::from(*si == 0);
+                s.searches.len() + s.views.len() + cart + identify
             }
             Act::Order(oi) => 1 + usize::from(c.orders[*oi].checkout_session.is_some()),
             _ => 1,
@@ -843,6 +846,7 @@ fn emit_customer(
                         thread_id: Some(thread_id),
                         text,
                         language: Some("en".to_owned()),
+                        author: MessageAuthor::Customer,
                     }),
                 );
             }
@@ -910,6 +914,24 @@ fn emit_session(
         }
     }
     hits.sort_by_key(|h| h.0);
+    if si == 0 {
+        // The first visit starts anonymous; the shopper signs in (the storefront's identify)
+        // and the browser's anonymous id is joined to the customer.
+        let anonymous_id = token16(salt ^ 0xA707, key(c.idx, 6, 0));
+        out.push(
+            Platform::Storefront,
+            &[&anonymous_id, ck],
+            &session_id,
+            Some(ck),
+            s.start,
+            Payload::IdentityLinked(IdentityLinked {
+                from_key: format!("anon:{anonymous_id}"),
+                reason: "identify".to_owned(),
+                anonymous_id: Some(anonymous_id.clone()),
+                user_id: None,
+            }),
+        );
+    }
     for (seq, (at, hit)) in hits.into_iter().enumerate() {
         let seq_s = seq.to_string();
         let payload = match hit {
@@ -946,6 +968,30 @@ fn emit_session(
     let cart_id = token32(salt ^ 0xCA27, key(c.idx, 2, s.no as u64));
     for (k, (at, items)) in cart.updates.iter().enumerate() {
         let k_s = k.to_string();
+        if k == 0 {
+            // The storefront script reports the first add-to-cart click ("Product Added") a
+            // moment before the platform's cart webhook reports the whole cart.
+            for it in items {
+                let p = &catalog.products[it.product];
+                out.push(
+                    Platform::Storefront,
+                    &[&cart_id, "added", &p.id],
+                    &cart_id,
+                    Some(ck),
+                    *at - 2 * MS_PER_SECOND,
+                    Payload::CartItemChanged(CartItemChanged {
+                        cart_id: Some(cart_id.clone()),
+                        product_id: p.id.clone(),
+                        variant_id: Some(p.variants[it.variant].0.clone()),
+                        title: Some(p.title.clone()),
+                        quantity: it.qty,
+                        unit_price_minor: Some(it.unit),
+                        currency: Some(currency.to_owned()),
+                        session_id: Some(session_id.clone()),
+                    }),
+                );
+            }
+        }
         let lines: Vec<CartLine> = items
             .iter()
             .map(|it| {

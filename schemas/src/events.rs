@@ -93,6 +93,10 @@ pub enum Payload {
     InventoryChanged(InventoryChanged),
     ConsentChanged(ConsentChanged),
     RedactionRequested(RedactionRequested),
+    /// Added in schema v3.
+    CartItemChanged(CartItemChanged),
+    /// Added in schema v3.
+    IdentityLinked(IdentityLinked),
 }
 
 impl Payload {
@@ -114,6 +118,8 @@ impl Payload {
             Payload::InventoryChanged(_) => "InventoryChanged",
             Payload::ConsentChanged(_) => "ConsentChanged",
             Payload::RedactionRequested(_) => "RedactionRequested",
+            Payload::CartItemChanged(_) => "CartItemChanged",
+            Payload::IdentityLinked(_) => "IdentityLinked",
         }
     }
 
@@ -125,11 +131,12 @@ impl Payload {
         )
     }
 
-    /// The text a customer wrote, for the NLP stream-app.
+    /// The text a customer wrote, for the NLP stream-app (an agent's or a system's message is not
+    /// the customer's text).
     pub fn customer_text(&self) -> Option<&str> {
         match self {
             Payload::ReviewPosted(r) => Some(&r.text),
-            Payload::MessageReceived(m) => Some(&m.text),
+            Payload::MessageReceived(m) if m.author == MessageAuthor::Customer => Some(&m.text),
             _ => None,
         }
     }
@@ -335,6 +342,19 @@ pub struct MessageReceived {
     /// Added in schema v2; `None` when read from v1 data.
     #[serde(default)]
     pub language: Option<String>,
+    /// Added in schema v3; `Customer` when read from older data (which carried customer text only).
+    #[serde(default)]
+    pub author: MessageAuthor,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MessageAuthor {
+    #[default]
+    Customer,
+    Agent,
+    System,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -407,6 +427,39 @@ pub struct RedactionRequested {
     pub phone: Option<String>,
     #[serde(default)]
     pub orders_to_redact: Vec<String>,
+}
+
+/// One product added to (positive `quantity`) or removed from (negative) a cart, when the whole
+/// cart is not known (storefront script, track API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CartItemChanged {
+    #[serde(default)]
+    pub cart_id: Option<String>,
+    pub product_id: String,
+    #[serde(default)]
+    pub variant_id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub quantity: i32,
+    #[serde(default)]
+    pub unit_price_minor: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `from_key` is the same person as the event's `customer_key` from now on. Nothing already in the
+/// log is re-keyed; readers resolve `from_key` to the event's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityLinked {
+    pub from_key: String,
+    /// identify, alias, checkout, order or import.
+    pub reason: String,
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// A payload exactly as a platform delivered it (`avro/raw_payload/`).

@@ -131,6 +131,11 @@ pub fn every_payload(full: bool) -> Vec<Payload> {
             thread_id: s("t-1"),
             text: "Where is my order? It is two weeks late.".into(),
             language: s("en"),
+            author: if full {
+                MessageAuthor::Agent
+            } else {
+                MessageAuthor::Customer
+            },
         }),
         Payload::ProductUpserted(ProductUpserted {
             product_id: "p-1".into(),
@@ -166,6 +171,22 @@ pub fn every_payload(full: bool) -> Vec<Payload> {
             email: s("bob.norman@mail.example.com"),
             phone: s("+16136120707"),
             orders_to_redact: list(&["450789469"]),
+        }),
+        Payload::CartItemChanged(CartItemChanged {
+            cart_id: s("c-1"),
+            product_id: "p-1".into(),
+            variant_id: s("v-1"),
+            title: s("Linen shirt"),
+            quantity: if full { -1 } else { 2 },
+            unit_price_minor: n(4_500),
+            currency: s("EUR"),
+            session_id: s("sess-1"),
+        }),
+        Payload::IdentityLinked(IdentityLinked {
+            from_key: "anon:8f3c2a".into(),
+            reason: "identify".into(),
+            anonymous_id: s("8f3c2a"),
+            user_id: s("u-42"),
         }),
     ]
 }

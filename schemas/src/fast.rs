@@ -302,6 +302,11 @@ avro_enum!(MessageChannel {
     Social,
     Other
 });
+avro_enum!(MessageAuthor {
+    Customer,
+    Agent,
+    System
+});
 avro_enum!(ConsentChannel {
     Email,
     Sms,
@@ -420,7 +425,8 @@ avro_record!(MessageReceived {
     channel,
     thread_id,
     text,
-    language
+    language,
+    author
 });
 avro_record!(ProductUpserted {
     product_id,
@@ -456,6 +462,22 @@ avro_record!(RedactionRequested {
     email,
     phone,
     orders_to_redact
+});
+avro_record!(CartItemChanged {
+    cart_id,
+    product_id,
+    variant_id,
+    title,
+    quantity,
+    unit_price_minor,
+    currency,
+    session_id
+});
+avro_record!(IdentityLinked {
+    from_key,
+    reason,
+    anonymous_id,
+    user_id
 });
 
 macro_rules! payload_union {

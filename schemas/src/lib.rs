@@ -26,6 +26,8 @@ macro_rules! for_each_payload {
             InventoryChanged,
             ConsentChanged,
             RedactionRequested,
+            CartItemChanged,
+            IdentityLinked,
         );
     };
 }
@@ -261,9 +263,32 @@ pub static CANONICAL_EVENT: LazyLock<SchemaFamily> = LazyLock::new(|| {
         &[
             (1, include_str!("../avro/canonical_event/v1.avsc")),
             (2, include_str!("../avro/canonical_event/v2.avsc")),
+            (3, include_str!("../avro/canonical_event/v3.avsc")),
         ],
     )
 });
+
+/// The payload types (union branches) a released canonical-event version has, in union order.
+/// A reader of version N reads every payload type of N and earlier; a payload type added later
+/// (e.g. `IdentityLinked`, v3) needs readers upgraded before producers write it.
+pub fn canonical_payload_types(version: u32) -> Vec<String> {
+    let Some(v) = CANONICAL_EVENT.version(version) else {
+        return Vec::new();
+    };
+    let Schema::Record(r) = &v.schema else {
+        return Vec::new();
+    };
+    let Some(Schema::Union(u)) = r.lookup.get("payload").map(|&i| &r.fields[i].schema) else {
+        return Vec::new();
+    };
+    u.variants()
+        .iter()
+        .filter_map(|s| match s {
+            Schema::Record(r) => Some(r.name.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Raw platform payloads (`avro/raw_payload/`).
 pub static RAW_PAYLOAD: LazyLock<SchemaFamily> = LazyLock::new(|| {

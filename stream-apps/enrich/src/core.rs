@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use mindset_schemas::{CanonicalEvent, CustomerFeatures, Payload};
+use mindset_schemas::{CanonicalEvent, CustomerFeatures, MessageAuthor, Payload};
 
 use crate::{
     lifetime::{
@@ -393,6 +393,16 @@ impl Enrich {
                 c.carts.insert(cart.cart_id.clone());
                 c.hours[hour] += 1;
             }
+            Payload::CartItemChanged(item) => {
+                // An item added to a cart whose whole content is not known still opens that cart
+                // (keyed by the cart, else by the browsing session).
+                if item.quantity > 0
+                    && let Some(cart) = item.cart_id.as_ref().or(item.session_id.as_ref())
+                {
+                    c.carts.insert(cart.clone());
+                }
+                c.hours[hour] += 1;
+            }
             Payload::CheckoutStarted(co) => {
                 c.checkouts_started.insert(co.checkout_id.clone());
             }
@@ -411,11 +421,16 @@ impl Enrich {
                 c.reviews += 1;
                 c.rating_sum += i64::from(r.rating.clamp(1, 5));
             }
-            Payload::MessageReceived(_) => {
-                c.messages += 1;
-                c.hours[hour] += 1;
+            Payload::MessageReceived(m) => {
+                if m.author == MessageAuthor::Customer {
+                    c.messages += 1;
+                    c.hours[hour] += 1;
+                }
             }
+            // Identity links are resolved by readers across keys (projections); this customer's
+            // own behaviour does not change.
             Payload::CustomerUpserted(_)
+            | Payload::IdentityLinked(_)
             | Payload::ConsentChanged(_)
             | Payload::RedactionRequested(_) => {}
             Payload::ProductUpserted(_)
