@@ -264,12 +264,13 @@ pub async fn serve(
     let log = config.open_log()?;
     log.ensure_topics(&mindset_topics::all()).await?;
     let state = crate::ingest::IngestState::new(log.producer()?, secrets);
+    let joins = state.identities().restore(&log).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
+    let at = listener.local_addr()?;
     eprintln!(
-        "ingest on http://{}/webhooks/<platform>/<tenant> ({} log; tenants: {tenants})",
-        listener.local_addr()?,
+        "ingest on http://{at}/webhooks/<platform>/<tenant> and the track API on http://{at}/v1/<call> ({} log; tenants: {tenants}; {joins} identity joins restored)",
         log.backend_name()
     );
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

@@ -30,6 +30,7 @@
 mod secrets;
 
 use std::{
+    collections::HashSet,
     num::NonZeroUsize,
     sync::{Arc, Mutex},
 };
@@ -54,8 +55,10 @@ use sha2::{Digest, Sha256};
 
 pub use secrets::{
     AmazonSecrets, FlipkartSecrets, SECRETS_ENV, Secrets, SecretsError, ShopifySecrets,
-    TenantSecrets, WooCommerceSecrets,
+    TenantSecrets, TrackSecrets, WooCommerceSecrets,
 };
+
+use crate::collect::{self, IdentityMap};
 
 /// The largest body accepted, in bytes (1 MiB); larger ones are answered 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -78,15 +81,28 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// What the endpoints share: where deliveries are filed, the tenants' secrets, the clock, and the
 /// recently seen deliveries.
 pub struct IngestState {
-    producer: Producer,
-    secrets: Secrets,
-    clock: Clock,
+    pub(crate) producer: Producer,
+    pub(crate) secrets: Secrets,
+    pub(crate) clock: Clock,
     seen: Mutex<lru::LruCache<String, [u8; 32]>>,
+    /// Track API write key → tenant.
+    pub(crate) write_keys: Vec<(String, String)>,
+    /// Every tenant's storefront origins (for CORS preflights).
+    pub(crate) origins: HashSet<String>,
+    pub(crate) identities: IdentityMap,
 }
 
 impl IngestState {
     /// File deliveries with `producer`, for the tenants in `secrets`, on the system clock.
     pub fn new(producer: Producer, secrets: Secrets) -> IngestState {
+        let mut write_keys = Vec::new();
+        let mut origins = HashSet::new();
+        for tenant in secrets.tenants() {
+            if let Some(t) = secrets.tenant(tenant).and_then(|t| t.track.as_ref()) {
+                write_keys.extend(t.write_keys.iter().map(|k| (k.clone(), tenant.to_owned())));
+                origins.extend(t.origins.iter().cloned());
+            }
+        }
         IngestState {
             producer,
             secrets,
@@ -94,7 +110,15 @@ impl IngestState {
             seen: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(DEDUP_CAPACITY).expect("non-zero"),
             )),
+            write_keys,
+            origins,
+            identities: IdentityMap::default(),
         }
+    }
+
+    /// The identity joins the track API knows (restore them with [`IdentityMap::restore`]).
+    pub fn identities(&self) -> &IdentityMap {
+        &self.identities
     }
 
     /// Use `clock` for arrival times and Flipkart's freshness check (tests pass a fixed time).
@@ -128,7 +152,7 @@ impl IngestState {
     /// Remember a delivery; false if exactly this delivery was seen recently. A repeat that
     /// arrives while the first is still being filed counts as seen: if that filing then fails,
     /// the first is answered 5xx and forgotten, and the platform retries it.
-    fn first_sighting(&self, raw_id: &str, digest: [u8; 32]) -> bool {
+    pub(crate) fn first_sighting(&self, raw_id: &str, digest: [u8; 32]) -> bool {
         let mut seen = self.seen.lock().expect("dedup lock");
         if seen.get(raw_id) == Some(&digest) {
             return false;
@@ -138,7 +162,7 @@ impl IngestState {
     }
 
     /// Forget a delivery whose filing failed, so that the platform's retry is filed.
-    fn forget(&self, raw_id: &str, digest: [u8; 32]) {
+    pub(crate) fn forget(&self, raw_id: &str, digest: [u8; 32]) {
         let mut seen = self.seen.lock().expect("dedup lock");
         if seen.peek(raw_id) == Some(&digest) {
             seen.pop(raw_id);
@@ -223,6 +247,15 @@ pub enum IngestError {
     /// 401: the delivery is not shown to come from the platform.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: a browser call from an origin the shop did not list.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 400: a track call the spec refuses (malformed, too large, a bad message in a batch).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 415.
+    #[error("Content-Encoding {0:?} is not supported; send gzip or an uncompressed body")]
+    UnsupportedEncoding(String),
     /// 400: a header the platform always sends is missing.
     #[error("missing header {0}")]
     MissingTopic(&'static str),
@@ -240,11 +273,13 @@ pub enum IngestError {
     Log(LogError),
     /// 404.
     #[error(
-        "no such endpoint: webhooks are POST /webhooks/<shopify|woocommerce|flipkart|amazon>/<tenant>"
+        "no such endpoint: webhooks are POST /webhooks/<shopify|woocommerce|flipkart|amazon>/<tenant>, the track API POST /v1/<track|identify|page|screen|alias|group|batch|messages>"
     )]
     NoRoute,
     /// 405.
-    #[error("method not allowed: webhooks take POST, /healthz takes GET")]
+    #[error(
+        "method not allowed: webhooks and /v1/* take POST; /healthz and /js/mindset.js take GET"
+    )]
     MethodNotAllowed,
 }
 
@@ -259,9 +294,12 @@ impl IngestError {
         use mindset_connectors::Error as C;
         match self {
             IngestError::UnknownTenant { .. } | IngestError::NoRoute => StatusCode::NOT_FOUND,
-            IngestError::BadPath(_) | IngestError::BodyRead(_) | IngestError::MissingTopic(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            IngestError::BadPath(_)
+            | IngestError::BodyRead(_)
+            | IngestError::MissingTopic(_)
+            | IngestError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             IngestError::Connector(e) if e.is_authentication() => StatusCode::UNAUTHORIZED,
@@ -289,20 +327,42 @@ impl IntoResponse for IngestError {
     }
 }
 
-/// The webhook endpoints and `/healthz`, ready to serve.
+/// The webhook endpoints, the track API (see [`crate::collect`]), the storefront script and
+/// `/healthz`, ready to serve.
 pub fn router(state: IngestState) -> Router {
+    let state = Arc::new(state);
+    let track = Router::new()
+        .route(
+            "/v1/batch",
+            post(collect::batch).options(collect::preflight),
+        )
+        .route("/v1/b", post(collect::batch).options(collect::preflight))
+        .route(
+            "/v1/messages",
+            post(collect::messages).options(collect::preflight),
+        )
+        .route(
+            "/v1/{call}",
+            post(collect::single).options(collect::preflight),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            collect::cors,
+        ));
     Router::new()
         .route("/webhooks/shopify/{tenant}", post(shopify_webhook))
         .route("/webhooks/woocommerce/{tenant}", post(woocommerce_webhook))
         .route("/webhooks/flipkart/{tenant}", post(flipkart_notification))
         .route("/webhooks/amazon/{tenant}", post(amazon_notification))
         .route("/healthz", get(healthz))
+        .route("/js/mindset.js", get(collect::script))
+        .merge(track)
         .fallback(|| async { IngestError::NoRoute })
         .method_not_allowed_fallback(|| async { IngestError::MethodNotAllowed })
-        .with_state(Arc::new(state))
+        .with_state(state)
 }
 
-type Shared = State<Arc<IngestState>>;
+pub(crate) type Shared = State<Arc<IngestState>>;
 type Answer = Result<Json<Value>, IngestError>;
 type TenantPath = Result<Path<String>, PathRejection>;
 
@@ -317,15 +377,24 @@ fn tenant_of(path: TenantPath) -> Result<String, IngestError> {
 
 /// The body as received, up to [`BODY_LIMIT`] bytes.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, IngestError> {
-    let too_large = IngestError::BodyTooLarge { limit: BODY_LIMIT };
+    read_body_limited(headers, body, BODY_LIMIT).await
+}
+
+/// The body as received, up to `limit` bytes (413 beyond).
+pub(crate) async fn read_body_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, IngestError> {
+    let too_large = IngestError::BodyTooLarge { limit };
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large);
     }
-    match Limited::new(body, BODY_LIMIT).collect().await {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(too_large),
         Err(e) => Err(IngestError::BodyRead(e.to_string())),
@@ -333,14 +402,14 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, IngestError
 }
 
 /// Request headers as the connectors take them (values that are not text are left out).
-fn headers_of(headers: &HeaderMap) -> Headers {
+pub(crate) fn headers_of(headers: &HeaderMap) -> Headers {
     headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect()
 }
 
-fn context<'a>(
+pub(crate) fn context<'a>(
     tenant: &'a str,
     now: i64,
     headers: &'a Headers,

@@ -112,6 +112,7 @@ fn secrets() -> Secrets {
                     api_key: AMAZON_KEY.into(),
                     application_id: Some(AMAZON_APP.into()),
                 }),
+                track: None,
             },
         )
         .with_tenant(

@@ -317,6 +317,18 @@ pub static CUSTOMER_FEATURES: Topic<CustomerKey, CustomerFeatures> = Topic::new(
     doc: "Per-customer feature snapshots (RFM, behaviour, BG/NBD churn and value), keyed by tenant|customer.",
 });
 
+/// Identity joins made by first-party collection (`IdentityLinked` canonical events), compacted
+/// to the latest join per key: the track API rebuilds its `anon:`/`user:` → customer map from it
+/// on start. The same events also go to [`CUSTOMER_EVENTS`], keyed by the customer joined to.
+pub static IDENTITY_LINKS: Topic<EntityKey, CanonicalEvent> = Topic::new(TopicSpec {
+    name: "identity.links.v1",
+    partitions: 6,
+    retention: Retention::Compact,
+    dead_letter: None,
+    value_schema: Some("canonical_event"),
+    doc: "The latest identity join per tenant|from_key (IdentityLinked events), for the track API's restore.",
+});
+
 /// Every topic, in flow order.
 pub fn all() -> Vec<&'static TopicSpec> {
     vec![
@@ -326,6 +338,7 @@ pub fn all() -> Vec<&'static TopicSpec> {
         &CUSTOMER_EVENTS_DLQ.spec,
         &CATALOG_EVENTS.spec,
         &CATALOG_EVENTS_DLQ.spec,
+        &IDENTITY_LINKS.spec,
         &CUSTOMER_FEATURES.spec,
     ]
 }

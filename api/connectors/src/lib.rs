@@ -19,6 +19,7 @@
 pub mod amazon;
 pub mod common;
 pub mod flipkart;
+pub mod segment;
 pub mod shopify;
 pub mod woocommerce;
 

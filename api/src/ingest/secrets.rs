@@ -24,6 +24,10 @@
 //! url = "https://ingest.example.com/webhooks/flipkart/acme"   # exactly as registered with Flipkart
 //! max_skew_secs = 900            # optional: how far X_Date may be from now (default 900)
 //!
+//! [tenants.acme.track]            # first-party collection: the Segment-compatible track API
+//! write_keys = ["wk_…"]          # the shop's write keys (Basic auth user, or "writeKey" in the body)
+//! origins = ["https://shop.example.com"]   # storefront origins allowed to call it from a browser
+//!
 //! [tenants.acme.amazon]
 //! api_key = "…"                  # the value EventBridge sends in the x-api-key header
 //! application_id = "amzn1.sp.solution.…"   # optional: refuse notifications for other SP-API apps
@@ -57,6 +61,16 @@ pub struct TenantSecrets {
     pub woocommerce: Option<WooCommerceSecrets>,
     pub flipkart: Option<FlipkartSecrets>,
     pub amazon: Option<AmazonSecrets>,
+    pub track: Option<TrackSecrets>,
+}
+
+/// The track API (`/v1/*`) knows a shop by its write keys; browsers may call it from `origins`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackSecrets {
+    pub write_keys: Vec<String>,
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 /// Shopify signs each webhook with the app's client secret (`X-Shopify-Hmac-Sha256`).
@@ -208,13 +222,49 @@ impl Secrets {
                     ));
                 }
             }
+            if let Some(tr) = &t.track {
+                if tr.write_keys.is_empty() {
+                    p.push(format!(
+                        "{} must list at least one key",
+                        at("track.write_keys")
+                    ));
+                }
+                for k in &tr.write_keys {
+                    if k.len() < 16 || k.contains(':') || k.trim() != k {
+                        p.push(format!(
+                            "{}: a write key has at least 16 characters, no ':' and no surrounding spaces",
+                            at("track.write_keys")
+                        ));
+                    }
+                    if let Some((other, _)) = self.tenants.iter().find(|(o, ot)| {
+                        *o != id && ot.track.as_ref().is_some_and(|x| x.write_keys.contains(k))
+                    }) {
+                        p.push(format!(
+                            "{}: a write key is also listed by tenant {other}",
+                            at("track.write_keys")
+                        ));
+                    }
+                }
+                for o in &tr.origins {
+                    let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                        && !o.ends_with('/')
+                        && o.matches('/').count() == 2;
+                    if !ok {
+                        p.push(format!(
+                            "{}: {o:?} is not an origin (scheme://host[:port], no path)",
+                            at("track.origins")
+                        ));
+                    }
+                }
+            }
             if t.shopify.is_none()
                 && t.woocommerce.is_none()
                 && t.flipkart.is_none()
                 && t.amazon.is_none()
+                && t.track.is_none()
             {
                 p.push(format!(
-                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .woocommerce, .flipkart or .amazon"
+                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .woocommerce, .flipkart, .amazon or .track"
                 ));
             }
         }
@@ -251,6 +301,7 @@ impl fmt::Debug for TenantSecrets {
             .field("woocommerce", &set(self.woocommerce.is_some()))
             .field("flipkart", &set(self.flipkart.is_some()))
             .field("amazon", &set(self.amazon.is_some()))
+            .field("track", &set(self.track.is_some()))
             .finish()
     }
 }
@@ -269,7 +320,8 @@ redacted_debug!(
     ShopifySecrets,
     WooCommerceSecrets,
     FlipkartSecrets,
-    AmazonSecrets
+    AmazonSecrets,
+    TrackSecrets
 );
 
 #[cfg(test)]
