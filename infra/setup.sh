@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Mindset needs on a fresh Debian machine, idempotently:
-# the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers) and,
-# with --broker, the tansu Kafka-protocol broker (cached under $HOME/.cache/mindset).
+# the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers),
+# and, with --broker (what the tests need), Chromium, the node packages of tests/collect (real
+# Segment and browser clients of the track API) and the tansu Kafka-protocol broker (cached under
+# $HOME/.cache/mindset).
 source "$(dirname "$0")/lib.sh"
 
 need_apt=()
-for pkg in cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev; do
+tests=""; [ "${1:-}" = "--broker" ] && tests=chromium
+for pkg in cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev $tests; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -15,6 +18,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 command -v cargo >/dev/null 2>&1 || { log "cargo not found: install Rust (rustup) first"; exit 1; }
+
+# The track API's client tests: @segment/analytics-node and playwright-core, from the lock file.
+collect="$(dirname "$0")/../tests/collect"
+if [ -n "$tests" ] && { [ ! -d "$collect/node_modules" ] || [ "$collect/package-lock.json" -nt "$collect/node_modules" ]; }; then
+  command -v npm >/dev/null 2>&1 || { log "npm not found: install Node.js 20+ first"; exit 1; }
+  log "npm ci in tests/collect"
+  (cd "$collect" && npm ci --silent --no-audit --no-fund >&2 && touch node_modules)
+fi
 
 if [ "${1:-}" = "--broker" ]; then
   "$(dirname "$0")/install-tansu.sh" >/dev/null

@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -D warnings"
 cargo clippy -q --workspace --all-targets -- -D warnings
 
+step "storefront pixel mapping (node --test)"
+node --test api/assets/shopify-pixel/test/ >&2
+
 step "build tests"
 cargo test -q --workspace --no-run
 
