@@ -113,9 +113,8 @@ async fn segment_analytics_node_reaches_mindset_unchanged_but_for_its_host() {
     for s in sent {
         let id = s["messageId"].as_str().unwrap();
         assert!(
-            raws.iter().any(|r| {
-                serde_json::from_slice::<Value>(&r.body).unwrap()["messageId"] == id
-            }),
+            raws.iter()
+                .any(|r| { serde_json::from_slice::<Value>(&r.body).unwrap()["messageId"] == id }),
             "no raw payload for {s}"
         );
     }
@@ -131,7 +130,12 @@ async fn segment_analytics_node_reaches_mindset_unchanged_but_for_its_host() {
     let customer = of("CustomerUpserted");
     assert_eq!(customer.len(), 1);
     assert_eq!(customer[0].customer_key.as_deref(), ada);
-    for ty in ["ProductViewed", "ProductSearched", "CartItemChanged", "OrderPlaced"] {
+    for ty in [
+        "ProductViewed",
+        "ProductSearched",
+        "CartItemChanged",
+        "OrderPlaced",
+    ] {
         let evs = of(ty);
         assert_eq!(evs.len(), 1, "{ty}");
         assert_eq!(evs[0].customer_key.as_deref(), ada, "{ty}");
@@ -152,7 +156,10 @@ async fn segment_analytics_node_reaches_mindset_unchanged_but_for_its_host() {
             _ => unreachable!(),
         })
         .collect();
-    assert!(joins.contains(&"anon:anon-1") && joins.contains(&"user:u-42"), "{joins:?}");
+    assert!(
+        joins.contains(&"anon:anon-1") && joins.contains(&"user:u-42"),
+        "{joins:?}"
+    );
     // page, group, alias (already joined) and the custom event add no canonical event.
     assert_eq!(events.len(), 1 + 4 + joins.len());
 }
@@ -203,5 +210,8 @@ async fn the_storefront_script_in_chromium_records_views_search_and_cart() {
     cart.dedup();
     assert_eq!(cart, vec![-1, 2], "add 2, remove 1");
     let raws: Vec<RawPayload> = read(&server.log, &RAW_PAYLOADS.spec, "e2e-sf-raw").await;
-    assert!(raws.iter().any(|r| r.source == "page"), "the page view is kept raw");
+    assert!(
+        raws.iter().any(|r| r.source == "page"),
+        "the page view is kept raw"
+    );
 }

@@ -102,6 +102,22 @@ enum Command {
         #[arg(long, env = crate::ingest::SECRETS_ENV)]
         secrets: PathBuf,
     },
+    /// Import a CSV or JSON-lines export of reviews, chats, orders or customers (docs/collect.md).
+    Import {
+        file: PathBuf,
+        /// What the file holds (default: from its name, e.g. reviews-2025.csv).
+        #[arg(long, value_enum)]
+        kind: Option<crate::import::Kind>,
+        /// The tenant (shop) the rows belong to.
+        #[arg(long)]
+        tenant: String,
+        /// Check every row and report each bad one with its line number; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// ISO 4217 currency of order rows without a `currency` column.
+        #[arg(long)]
+        currency: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -249,6 +265,13 @@ async fn run(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Serve { addr, secrets } => serve(&config, addr, &secrets).await,
+        Command::Import {
+            file,
+            kind,
+            tenant,
+            dry_run,
+            currency,
+        } => crate::import::command(&config, &file, kind, &tenant, dry_run, currency).await,
     }
 }
 

@@ -181,22 +181,37 @@ pub(crate) async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
+    /// The batch envelope, read in one pass; messages stay unparsed text until normalised.
     #[derive(serde::Deserialize)]
     struct Batch<'a> {
         #[serde(borrow)]
         batch: Vec<&'a RawValue>,
+        #[serde(rename = "writeKey")]
+        write_key: Option<String>,
+        #[serde(rename = "sentAt")]
+        sent_at: Option<Value>,
+        context: Option<Value>,
     }
     let body = read(&headers, body, MAX_BATCH_BYTES).await?;
-    let mut object = object_of(&body)?;
-    let tenant = s.track_tenant(&headers, &object)?;
-    let items: Batch = serde_json::from_slice(&body)
-        .map_err(|e| bad(format!("a batch is {{\"batch\": [messages…]}}: {e}")))?;
+    let items: Batch = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "the body is not a batch ({{\"batch\": [messages…]}}): {e}"
+        ))
+    })?;
+    let mut envelope = Map::new();
+    if let Some(k) = items.write_key.clone() {
+        envelope.insert("writeKey".into(), Value::String(k));
+    }
+    let tenant = s.track_tenant(&headers, &envelope)?;
     if items.batch.is_empty() {
         return Err(bad("the batch is empty"));
     }
     // What the batch says once for all its messages.
-    object.retain(|k, _| k == "sentAt" || k == "context");
-    let shared_context = object.remove("context");
+    let mut shared = Map::new();
+    if let Some(sent_at) = items.sent_at.clone() {
+        shared.insert("sentAt".into(), sent_at);
+    }
+    let shared_context = items.context.clone();
     s.collect(&tenant, &headers, |ctx, links| {
         items
             .batch
@@ -204,7 +219,7 @@ pub(crate) async fn batch(
             .enumerate()
             .map(|(i, m)| {
                 let text = with_context(m.get(), shared_context.as_ref());
-                segment::normalise(ctx, None, &object, text.as_bytes(), links)
+                segment::normalise(ctx, None, &shared, text.as_bytes(), links)
                     .map_err(|e| bad(format!("batch[{i}]: {e}")))
             })
             .collect()

@@ -4,4 +4,5 @@
 
 pub mod cli;
 pub mod collect;
+pub mod import;
 pub mod ingest;
