@@ -21,8 +21,10 @@
 //!
 //! **All or nothing.** Every message of a request is checked and normalised before anything is
 //! written; one bad message answers 400 naming it (`batch[3]: …`) and nothing of the request
-//! enters the log. Then each message's raw payload goes to `ingest.raw.v1` (so every call, mapped
-//! or not, stays queryable and re-normalisable), its canonical events to `customer.events.v1`,
+//! enters the log. Then the request as it came goes to `ingest.raw.v1` (a single call as one raw
+//! payload with source `track:<event>`, `identify`, …; a batch as one raw payload with source
+//! `batch`), so every call, mapped or not, stays queryable and re-normalisable; its canonical
+//! events go to `customer.events.v1`,
 //! and identity joins also to the compacted `identity.links.v1`, all in one round of writes;
 //! `200 {"success": true, …}` once durable, 503 if the log refused (the client retries).
 //!
@@ -43,10 +45,11 @@ use axum::{
 use base64::Engine;
 use mindset_connectors::{
     Context, Normalised,
+    common::raw_payload,
     segment::{self, Call, Links, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES},
 };
 use mindset_pipeline::{LogError, Record, publish};
-use mindset_schemas::{CanonicalEvent, Payload};
+use mindset_schemas::{CanonicalEvent, Payload, Platform, RawPayload};
 use mindset_topics::{EntityKey, IDENTITY_LINKS, KeyCodec, RAW_PAYLOADS, ValueCodec};
 use serde_json::{Map, Value, json, value::RawValue};
 
@@ -168,7 +171,7 @@ pub(crate) async fn single(
     let object = object_of(&body)?;
     let tenant = s.track_tenant(&headers, &object)?;
     let empty = Map::new();
-    s.collect(&tenant, &headers, |ctx, links| {
+    s.collect(&tenant, &headers, None, |ctx, links| {
         let n = segment::normalise(ctx, Some(call), &empty, &body, links);
         Ok(vec![n.map_err(|e| bad(e.to_string()))?])
     })
@@ -212,7 +215,7 @@ pub(crate) async fn batch(
         shared.insert("sentAt".into(), sent_at);
     }
     let shared_context = items.context.clone();
-    s.collect(&tenant, &headers, |ctx, links| {
+    s.collect(&tenant, &headers, Some(&body), |ctx, links| {
         items
             .batch
             .iter()
@@ -236,7 +239,7 @@ pub(crate) async fn messages(
     let body = read(&headers, body, MAX_MESSAGE_BYTES).await?;
     let object = object_of(&body)?;
     let tenant = s.track_tenant(&headers, &object)?;
-    s.collect(&tenant, &headers, |ctx, links| {
+    s.collect(&tenant, &headers, None, |ctx, links| {
         let n = segment::normalise_text(ctx, &body, links);
         Ok(vec![n.map_err(|e| bad(e.to_string()))?])
     })
@@ -358,22 +361,31 @@ impl IngestState {
     }
 
     /// Normalise every message of a request with `normalise`, then file all of it or nothing.
+    ///
+    /// `batch` is the body of a batch request: it is kept as one raw payload (the request as it
+    /// came), instead of one per message.
     async fn collect(
         &self,
         tenant: &str,
         headers: &HeaderMap,
+        batch: Option<&[u8]>,
         normalise: impl FnOnce(&Context<'_>, &mut Links<'_>) -> Result<Vec<Normalised>, IngestError>,
     ) -> Result<Json<Value>, IngestError> {
-        let (normalised, joins) = {
+        let (normalised, joins, batch_raw) = {
             let h = crate::ingest::headers_of(headers);
             let now = (self.clock)();
             let t = self.secrets.tenant(tenant).expect("write key of a tenant");
             let ctx = crate::ingest::context(tenant, now, &h, t);
-            self.identities.with_tenant(tenant, |known| {
+            let (n, joins) = self.identities.with_tenant(tenant, |known| {
                 let mut links = Links::new(known);
                 let n = normalise(&ctx, &mut links)?;
                 Ok::<_, IngestError>((n, links.made().to_vec()))
-            })?
+            })?;
+            let raw = batch.map(|body| {
+                let digest = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(body));
+                raw_payload(Platform::Storefront, "batch", &[digest], body, &ctx)
+            });
+            (n, joins, raw)
         };
 
         let mut events: Vec<CanonicalEvent> = Vec::new();
@@ -386,12 +398,15 @@ impl IngestState {
                 continue;
             }
             fresh.push(n.raw.raw_id.clone());
-            raws.push(Record::new(
-                EntityKey::new(&n.raw.tenant_id, &n.raw.raw_id).encode_key(),
-                n.raw.encode_value().map_err(IngestError::Encode)?,
-                n.raw.received_at,
-            ));
+            if batch_raw.is_none() {
+                raws.push(raw_record(&n.raw)?);
+            }
             events.extend(n.events);
+        }
+        if let Some(raw) = &batch_raw
+            && !fresh.is_empty()
+        {
+            raws.push(raw_record(raw)?);
         }
         let forget = |state: &IngestState| {
             for id in &fresh {
@@ -441,6 +456,14 @@ impl IngestState {
             "events": events.len(),
         })))
     }
+}
+
+fn raw_record(raw: &RawPayload) -> Result<Record, IngestError> {
+    Ok(Record::new(
+        EntityKey::new(&raw.tenant_id, &raw.raw_id).encode_key(),
+        raw.encode_value().map_err(IngestError::Encode)?,
+        raw.received_at,
+    ))
 }
 
 /// The user name of a Basic authorization header.

@@ -173,7 +173,7 @@ fn of_type<'e>(events: &'e [CanonicalEvent], ty: &str) -> Vec<&'e CanonicalEvent
 }
 
 #[tokio::test]
-async fn ecommerce_events_map_field_by_field_and_every_message_stays_raw() {
+async fn ecommerce_events_map_field_by_field_and_every_call_stays_raw() {
     let shop = Shop::new().await;
     let sent_at = "2026-01-01T00:00:00.000Z";
     let batch = json!({
@@ -204,25 +204,36 @@ async fn ecommerce_events_map_field_by_field_and_every_message_stays_raw() {
     assert_eq!(a.body["success"], true);
     assert_eq!(a.body["messages"], 8);
 
-    // Every message is kept raw, mapped or not.
+    // The batch is kept raw as it came: every message, mapped or not, is in it.
     let raws = shop.read::<RawPayload>(&RAW_PAYLOADS.spec).await;
-    assert_eq!(raws.len(), 8);
-    let sources: Vec<&str> = raws.iter().map(|(_, r)| r.source.as_str()).collect();
-    for s in [
-        "track:Product Viewed",
-        "page",
-        "group",
-        "track:Newsletter Subscribed",
-    ] {
-        assert!(sources.contains(&s), "{sources:?}");
-    }
-    let viewed_raw = raws
+    assert_eq!(raws.len(), 1);
+    let (key, raw) = &raws[0];
+    assert_eq!(
+        (raw.platform.as_str(), raw.source.as_str()),
+        ("storefront", "batch")
+    );
+    assert_eq!(key, &format!("shop-1|{}", raw.raw_id));
+    assert!(raw.headers.keys().all(|k| k != "authorization"));
+    let kept: Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(kept, batch, "the body exactly as sent");
+
+    // A single call is kept raw under its own source.
+    let single = shop
+        .post(
+            "/v1/page",
+            &json!({"anonymousId": "a-1", "messageId": "m-9", "name": "About"}),
+        )
+        .await;
+    assert_eq!(single.status, StatusCode::OK);
+    let raws = shop.read::<RawPayload>(&RAW_PAYLOADS.spec).await;
+    let page = raws
         .iter()
-        .find(|(_, r)| r.source == "track:Product Viewed")
-        .unwrap();
-    let body: Value = serde_json::from_slice(&viewed_raw.1.body).unwrap();
-    assert_eq!(body["messageId"], "m-1");
-    assert!(viewed_raw.1.headers.keys().all(|k| k != "authorization"));
+        .find(|(_, r)| r.source == "page")
+        .expect("a raw page call");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&page.1.body).unwrap()["messageId"],
+        "m-9"
+    );
 
     let events = shop.events().await;
     let types: Vec<&str> = events.iter().map(|e| e.payload.type_name()).collect();

@@ -11,6 +11,10 @@ use std::{
 };
 
 use anyhow::Result;
+
+/// The allocator `mindset serve` runs with (api/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
