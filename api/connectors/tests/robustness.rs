@@ -8,7 +8,11 @@ mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mindset_connectors::{Context, Error, Normalised, amazon, flipkart, shopify, woocommerce};
+use mindset_connectors::{
+    Context, Error, Normalised, amazon, flipkart,
+    segment::{self, Call, Links},
+    shopify, woocommerce,
+};
 use proptest::prelude::*;
 use support::*;
 
@@ -132,6 +136,95 @@ fn flipkart_corpus() -> Vec<(&'static str, Vec<u8>)> {
             example("flipkart/api_examples/search-pre-dispatch-shipment-post.json"),
         ),
     ]
+}
+
+fn segment_corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let m = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
+    let products = serde_json::json!([
+        {"product_id": "p-1", "sku": "RR-42", "name": "Red Runner", "price": 19.99, "quantity": 2},
+        {"product_id": 7, "price": "5.00", "quantity": "1", "category": "Socks"}
+    ]);
+    vec![
+        (
+            "track",
+            m(
+                serde_json::json!({"event": "Product Viewed", "anonymousId": "a-1", "messageId": "m-1",
+            "timestamp": "2026-01-01T00:00:00Z", "sentAt": "2026-01-01T00:00:05Z",
+            "properties": {"product_id": "p-1", "price": 19.99, "currency": "USD", "name": "Red Runner"},
+            "context": {"sessionId": "s-1", "traits": {"email": "a@example.com"}}}),
+            ),
+        ),
+        (
+            "track",
+            m(
+                serde_json::json!({"event": "Order Completed", "userId": "u-1", "messageId": "m-2",
+            "properties": {"order_id": "o-1", "total": 44.98, "shipping": 5, "tax": 0, "discount": 0,
+                           "coupon": "X", "currency": "EUR", "email": "b@example.com", "products": products}}),
+            ),
+        ),
+        (
+            "track",
+            m(
+                serde_json::json!({"event": "Cart Viewed", "anonymousId": "a-1",
+            "properties": {"cart_id": "c-1", "products": products}}),
+            ),
+        ),
+        (
+            "track",
+            m(
+                serde_json::json!({"event": "Product Reviewed", "anonymousId": "a-1",
+            "properties": {"review_id": "r-1", "product_id": "p-1", "review_body": "Great", "rating": 5}}),
+            ),
+        ),
+        (
+            "identify",
+            m(serde_json::json!({"userId": "u-1", "anonymousId": "a-1",
+            "traits": {"email": "C@Example.com", "firstName": "C", "address": {"city": "Paris", "country": "FR"}}})),
+        ),
+        (
+            "alias",
+            m(serde_json::json!({"userId": "u-1", "previousId": "a-1"})),
+        ),
+        (
+            "batch",
+            m(
+                serde_json::json!({"type": "track", "event": "Product Added", "anonymousId": "a-2",
+            "properties": {"cart_id": "c-2", "product_id": "p-2", "price": 3, "quantity": 3}}),
+            ),
+        ),
+        (
+            "messages",
+            m(
+                serde_json::json!({"email": "d@example.com", "channel": "support", "text": "Late again",
+            "author": "customer", "threadId": 9, "timestamp": "2026-01-01T00:00:00Z"}),
+            ),
+        ),
+    ]
+}
+
+/// The track API's two entry points under one signature: `topic` is a call, `batch` (a batched
+/// message naming its own type) or `messages` (`/v1/messages`).
+fn segment_normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalised, Error> {
+    let known = std::collections::HashMap::from([(
+        "anon:a-1".to_owned(),
+        "email:z@example.com".to_owned(),
+    )]);
+    let mut links = Links::new(&known);
+    let shared = serde_json::Map::from_iter([(
+        "sentAt".to_owned(),
+        serde_json::json!("2026-01-01T00:00:09Z"),
+    )]);
+    match topic {
+        "messages" => segment::normalise_text(ctx, body, &mut links),
+        "batch" => segment::normalise(ctx, None, &shared, body, &mut links),
+        call => segment::normalise(
+            ctx,
+            Call::from_name(call),
+            &serde_json::Map::new(),
+            body,
+            &mut links,
+        ),
+    }
 }
 
 /// splitmix64: small, seeded, reproducible.
@@ -362,6 +455,19 @@ fn flipkart_survives_20k_mutations() {
             "shipment_created",
             "shipments",
             "return_created",
+        ],
+    );
+}
+
+#[test]
+fn segment_survives_20k_mutations() {
+    bounded_fuzz(
+        "segment",
+        0x5e9,
+        segment_normalise,
+        &segment_corpus(),
+        &[
+            "track", "identify", "page", "screen", "alias", "group", "batch", "messages",
         ],
     );
 }
