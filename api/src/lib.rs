@@ -6,3 +6,4 @@ pub mod cli;
 pub mod collect;
 pub mod import;
 pub mod ingest;
+pub mod poll;
