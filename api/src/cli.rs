@@ -102,6 +102,19 @@ enum Command {
         #[arg(long, env = crate::ingest::SECRETS_ENV)]
         secrets: PathBuf,
     },
+    /// Read orders and customers from the platforms' REST APIs (backfill, missed webhooks) for
+    /// every tenant with `shopify_api` or `woocommerce_api` secrets; incremental by cursor.
+    Poll {
+        /// The tenants' secrets (TOML; see docs/platforms/secrets.example.toml).
+        #[arg(long, env = crate::ingest::SECRETS_ENV)]
+        secrets: PathBuf,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Poll again every N seconds until Ctrl-C, instead of once.
+        #[arg(long)]
+        every: Option<u64>,
+    },
     /// Import a CSV or JSON-lines export of reviews, chats, orders or customers (docs/collect.md).
     Import {
         file: PathBuf,
@@ -265,6 +278,11 @@ async fn run(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::Serve { addr, secrets } => serve(&config, addr, &secrets).await,
+        Command::Poll {
+            secrets,
+            tenant,
+            every,
+        } => poll(&config, &secrets, tenant.as_deref(), every).await,
         Command::Import {
             file,
             kind,
@@ -272,6 +290,82 @@ async fn run(command: Command, config: Config) -> Result<()> {
             dry_run,
             currency,
         } => crate::import::command(&config, &file, kind, &tenant, dry_run, currency).await,
+    }
+}
+
+/// Poll every configured store once (or every `every` seconds until Ctrl-C), filing what is new.
+pub async fn poll(
+    config: &Config,
+    secrets: &std::path::Path,
+    only: Option<&str>,
+    every: Option<u64>,
+) -> Result<()> {
+    use crate::poll::{PollSettings, shopify, woocommerce};
+    let secrets = crate::ingest::Secrets::load(secrets)?;
+    if let Some(t) = only
+        && secrets.tenant(t).is_none()
+    {
+        bail!("no tenant {t:?} in the secrets file");
+    }
+    let log = config.open_log()?;
+    log.ensure_topics(&mindset_topics::all()).await?;
+    let producer = log.producer()?;
+    let cursors = config.data_dir.join("cursors");
+    let mut shutdown = Shutdown::on_signals();
+    loop {
+        let mut polled = 0;
+        let mut failed = 0;
+        for tenant in secrets.tenants().filter(|t| only.is_none_or(|o| o == *t)) {
+            let t = secrets.tenant(tenant).expect("listed tenant");
+            let mut settings = PollSettings::new(tenant, &cursors);
+            settings.shop_currency = t.currency.clone();
+            let mut runs = Vec::new();
+            if let Some(a) = &t.shopify_api {
+                let mut c =
+                    shopify::ShopifyConfig::new(&a.shop_url, &a.access_token, settings.clone());
+                if let Some(l) = a.leak_per_second {
+                    c.leak_per_second = l;
+                }
+                runs.push(("shopify", shopify::poll_once(&c, &producer).await));
+            }
+            if let Some(a) = &t.woocommerce_api {
+                let c = woocommerce::WooConfig::new(
+                    &a.store_url,
+                    &a.consumer_key,
+                    &a.consumer_secret,
+                    settings.clone(),
+                );
+                runs.push(("woocommerce", woocommerce::poll_once(&c, &producer).await));
+            }
+            for (platform, run) in runs {
+                polled += 1;
+                match run {
+                    Ok(s) => eprintln!(
+                        "{tenant} {platform}: {} pages, {} objects ({} already filed), {} filed as {} events, {} dead-lettered",
+                        s.pages, s.objects, s.already_seen, s.filed, s.events, s.dead_lettered
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{tenant} {platform}: {e}");
+                    }
+                }
+            }
+        }
+        if polled == 0 {
+            bail!(
+                "no tenant has [tenants.<id>.shopify_api] or [tenants.<id>.woocommerce_api] in the secrets file"
+            );
+        }
+        let Some(secs) = every else {
+            if failed > 0 {
+                bail!("{failed} of {polled} polls failed");
+            }
+            return Ok(());
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+            _ = shutdown.wait() => return Ok(()),
+        }
     }
 }
 

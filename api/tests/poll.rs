@@ -1120,3 +1120,62 @@ async fn an_object_the_connector_refuses_is_dead_lettered_and_the_rest_filed() {
     assert_eq!((again.filed, again.dead_lettered), (0, 0));
     assert_eq!(shop.sizes().await, sizes);
 }
+
+#[tokio::test]
+async fn mindset_poll_reads_every_configured_store_from_the_secrets_file() {
+    let (_mock, base) = shopify_mock(ShopifyMock {
+        orders: six_orders(),
+        customers: vec![shopify_customer()],
+        ..ShopifyMock::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    std::fs::write(
+        &secrets,
+        format!(
+            "[tenants.acme]\ncurrency = \"USD\"\n[tenants.acme.shopify_api]\nshop_url = \"{base}\"\naccess_token = \"{TOKEN}\"\nleak_per_second = 40.0\n"
+        ),
+    )
+    .unwrap();
+    let mut config = mindset_pipeline::config::Config::defaults();
+    config.data_dir = dir.path().join("data");
+    mindset::cli::poll(&config, &secrets, None, None)
+        .await
+        .unwrap();
+    let count = |config: &mindset_pipeline::config::Config| {
+        let config = config.clone();
+        async move {
+            let log = config.open_log().unwrap();
+            let n: u64 = log
+                .end_offsets(&CUSTOMER_EVENTS.spec)
+                .await
+                .unwrap()
+                .iter()
+                .sum();
+            n
+        }
+    };
+    let first = count(&config).await;
+    assert!(first >= 6, "six orders (and a customer) filed, got {first}");
+    assert!(config.data_dir.join("cursors").read_dir().unwrap().count() >= 1);
+    // Again: the cursor says everything is filed.
+    mindset::cli::poll(&config, &secrets, Some("acme"), None)
+        .await
+        .unwrap();
+    assert_eq!(count(&config).await, first);
+    // An unknown tenant, and a file without API credentials, are refused with the reason.
+    let err = mindset::cli::poll(&config, &secrets, Some("nobody"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no tenant \"nobody\""), "{err}");
+    std::fs::write(
+        &secrets,
+        "[tenants.acme.track]\nwrite_keys = [\"wk_0123456789abcdef\"]\n",
+    )
+    .unwrap();
+    let err = mindset::cli::poll(&config, &secrets, None, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("shopify_api"), "{err}");
+}

@@ -62,6 +62,31 @@ pub struct TenantSecrets {
     pub flipkart: Option<FlipkartSecrets>,
     pub amazon: Option<AmazonSecrets>,
     pub track: Option<TrackSecrets>,
+    /// Shopify Admin API access, for `mindset poll` (backfill and missed webhooks).
+    pub shopify_api: Option<ShopifyApiSecrets>,
+    /// WooCommerce REST API keys, for `mindset poll`.
+    pub woocommerce_api: Option<WooCommerceApiSecrets>,
+}
+
+/// What `mindset poll` reads a Shopify store with: its URL and an Admin API access token with
+/// `read_orders` and `read_customers`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyApiSecrets {
+    pub shop_url: String,
+    pub access_token: String,
+    /// Calls per second the store's bucket leaks (2 standard, 4 Advanced, 20 Plus).
+    pub leak_per_second: Option<f64>,
+}
+
+/// What `mindset poll` reads a WooCommerce store with: its URL and a REST API key pair
+/// (WooCommerce > Settings > Advanced > REST API, read access).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WooCommerceApiSecrets {
+    pub store_url: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
 }
 
 /// The track API (`/v1/*`) knows a shop by its write keys; browsers may call it from `origins`.
@@ -198,6 +223,13 @@ impl Secrets {
                 blank("flipkart.app_secret", &f.app_secret);
                 blank("flipkart.url", &f.url);
             }
+            if let Some(a) = &t.shopify_api {
+                blank("shopify_api.access_token", &a.access_token);
+            }
+            if let Some(a) = &t.woocommerce_api {
+                blank("woocommerce_api.consumer_key", &a.consumer_key);
+                blank("woocommerce_api.consumer_secret", &a.consumer_secret);
+            }
             if let Some(a) = &t.amazon {
                 blank("amazon.api_key", &a.api_key);
                 if let Some(app) = &a.application_id {
@@ -257,14 +289,41 @@ impl Secrets {
                     }
                 }
             }
+            if let Some(l) = t.shopify_api.as_ref().and_then(|a| a.leak_per_second)
+                && (l.is_nan() || l <= 0.0)
+            {
+                p.push(format!(
+                    "{} must be above 0",
+                    at("shopify_api.leak_per_second")
+                ));
+            }
+            for (key, url) in [
+                (
+                    "shopify_api.shop_url",
+                    t.shopify_api.as_ref().map(|a| &a.shop_url),
+                ),
+                (
+                    "woocommerce_api.store_url",
+                    t.woocommerce_api.as_ref().map(|a| &a.store_url),
+                ),
+            ] {
+                // The pollers' own rule: https, or plain http to a loopback address only.
+                if let Some(url) = url
+                    && let Err(e) = crate::poll::check_base(key, url)
+                {
+                    p.push(format!("{}: {e}", at(key)));
+                }
+            }
             if t.shopify.is_none()
+                && t.shopify_api.is_none()
+                && t.woocommerce_api.is_none()
                 && t.woocommerce.is_none()
                 && t.flipkart.is_none()
                 && t.amazon.is_none()
                 && t.track.is_none()
             {
                 p.push(format!(
-                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .woocommerce, .flipkart, .amazon or .track"
+                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .shopify_api, .woocommerce, .woocommerce_api, .flipkart, .amazon or .track"
                 ));
             }
         }
@@ -302,6 +361,8 @@ impl fmt::Debug for TenantSecrets {
             .field("flipkart", &set(self.flipkart.is_some()))
             .field("amazon", &set(self.amazon.is_some()))
             .field("track", &set(self.track.is_some()))
+            .field("shopify_api", &set(self.shopify_api.is_some()))
+            .field("woocommerce_api", &set(self.woocommerce_api.is_some()))
             .finish()
     }
 }
@@ -321,7 +382,9 @@ redacted_debug!(
     WooCommerceSecrets,
     FlipkartSecrets,
     AmazonSecrets,
-    TrackSecrets
+    TrackSecrets,
+    ShopifyApiSecrets,
+    WooCommerceApiSecrets
 );
 
 #[cfg(test)]
