@@ -113,6 +113,8 @@ fn secrets() -> Secrets {
                     application_id: Some(AMAZON_APP.into()),
                 }),
                 track: None,
+                shopify_api: None,
+                woocommerce_api: None,
             },
         )
         .with_tenant(
