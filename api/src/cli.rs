@@ -313,44 +313,55 @@ pub async fn poll(
     let cursors = config.data_dir.join("cursors");
     let mut shutdown = Shutdown::on_signals();
     loop {
-        let mut polled = 0;
-        let mut failed = 0;
-        for tenant in secrets.tenants().filter(|t| only.is_none_or(|o| o == *t)) {
-            let t = secrets.tenant(tenant).expect("listed tenant");
-            let mut settings = PollSettings::new(tenant, &cursors);
-            settings.shop_currency = t.currency.clone();
-            let mut runs = Vec::new();
-            if let Some(a) = &t.shopify_api {
-                let mut c =
-                    shopify::ShopifyConfig::new(&a.shop_url, &a.access_token, settings.clone());
-                if let Some(l) = a.leak_per_second {
-                    c.leak_per_second = l;
+        let round = async {
+            let (mut polled, mut failed) = (0, 0);
+            for tenant in secrets.tenants().filter(|t| only.is_none_or(|o| o == *t)) {
+                let t = secrets.tenant(tenant).expect("listed tenant");
+                let mut settings = PollSettings::new(tenant, &cursors);
+                settings.shop_currency = t.currency.clone();
+                let mut runs = Vec::new();
+                if let Some(a) = &t.shopify_api {
+                    let mut c =
+                        shopify::ShopifyConfig::new(&a.shop_url, &a.access_token, settings.clone());
+                    if let Some(l) = a.leak_per_second {
+                        c.leak_per_second = l;
+                    }
+                    runs.push(("shopify", shopify::poll_once(&c, &producer).await));
                 }
-                runs.push(("shopify", shopify::poll_once(&c, &producer).await));
-            }
-            if let Some(a) = &t.woocommerce_api {
-                let c = woocommerce::WooConfig::new(
-                    &a.store_url,
-                    &a.consumer_key,
-                    &a.consumer_secret,
-                    settings.clone(),
-                );
-                runs.push(("woocommerce", woocommerce::poll_once(&c, &producer).await));
-            }
-            for (platform, run) in runs {
-                polled += 1;
-                match run {
-                    Ok(s) => eprintln!(
-                        "{tenant} {platform}: {} pages, {} objects ({} already filed), {} filed as {} events, {} dead-lettered",
-                        s.pages, s.objects, s.already_seen, s.filed, s.events, s.dead_lettered
-                    ),
-                    Err(e) => {
-                        failed += 1;
-                        eprintln!("{tenant} {platform}: {e}");
+                if let Some(a) = &t.woocommerce_api {
+                    let c = woocommerce::WooConfig::new(
+                        &a.store_url,
+                        &a.consumer_key,
+                        &a.consumer_secret,
+                        settings.clone(),
+                    );
+                    runs.push(("woocommerce", woocommerce::poll_once(&c, &producer).await));
+                }
+                for (platform, run) in runs {
+                    polled += 1;
+                    match run {
+                        Ok(s) => eprintln!(
+                            "{tenant} {platform}: {} pages, {} objects ({} already filed), {} filed as {} events, {} dead-lettered",
+                            s.pages, s.objects, s.already_seen, s.filed, s.events, s.dead_lettered
+                        ),
+                        Err(e) => {
+                            failed += 1;
+                            eprintln!("{tenant} {platform}: {e}");
+                        }
                     }
                 }
             }
-        }
+            (polled, failed)
+        };
+        // Ctrl-C stops a poll in flight too: its cursors stay as they were, so the next poll
+        // reads the same objects again and files them under the same ids.
+        let (polled, failed) = tokio::select! {
+            r = round => r,
+            _ = shutdown.wait() => {
+                eprintln!("poll interrupted; cursors unchanged for what was in flight");
+                return Ok(());
+            }
+        };
         if polled == 0 {
             bail!(
                 "no tenant has [tenants.<id>.shopify_api] or [tenants.<id>.woocommerce_api] in the secrets file"

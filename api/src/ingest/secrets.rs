@@ -1,6 +1,7 @@
-//! The tenants' platform secrets and shop settings the webhook endpoints need: which tenants
-//! exist, and for each one the Shopify app secret, the WooCommerce webhook secret, the Flipkart
-//! application credentials and notification URL, the Amazon forwarding key, and the store's
+//! The tenants' platform secrets and shop settings `mindset serve` and `mindset poll` need: which
+//! tenants exist, and for each one the Shopify app secret, the WooCommerce webhook secret, the
+//! Flipkart application credentials and notification URL, the Amazon forwarding key, the track
+//! API's write keys and origins, the REST API credentials the pollers read with, and the store's
 //! currency.
 //!
 //! They are not part of `mindset.default.toml` (that file is safe to print with `mindset config`):
@@ -27,6 +28,16 @@
 //! [tenants.acme.track]            # first-party collection: the Segment-compatible track API
 //! write_keys = ["wk_…"]          # the shop's write keys (Basic auth user, or "writeKey" in the body)
 //! origins = ["https://shop.example.com"]   # storefront origins allowed to call it from a browser
+//!
+//! [tenants.acme.shopify_api]     # mindset poll: Shopify Admin API (read_orders, read_customers)
+//! shop_url = "https://acme.myshopify.com"
+//! access_token = "shpat_…"
+//! leak_per_second = 2.0          # optional: the store's call-limit leak rate
+//!
+//! [tenants.acme.woocommerce_api] # mindset poll: WooCommerce REST API v3, a read key pair
+//! store_url = "https://shop.example.com"
+//! consumer_key = "ck_…"
+//! consumer_secret = "cs_…"
 //!
 //! [tenants.acme.amazon]
 //! api_key = "…"                  # the value EventBridge sends in the x-api-key header
