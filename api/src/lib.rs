@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod collect;
+pub mod connect;
 pub mod import;
 pub mod ingest;
 pub mod poll;
