@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Mindset needs on a fresh Debian machine, idempotently:
-# the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers) and,
-# with --broker, the tansu Kafka-protocol broker (cached under $HOME/.cache/mindset).
+# the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers),
+# with --broker the tansu Kafka-protocol broker, and with --nlp the CPU libtorch that stream-apps/nlp
+# links (infra/fetch-libtorch.sh; about 440 MB) plus its model weights and data (infra/fetch-nlp.sh),
+# all cached under $HOME/.cache/mindset. Prints the `export` lines a build needs.
 source "$(dirname "$0")/lib.sh"
 
 need_apt=()
@@ -16,8 +18,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null 2>&1 || { log "cargo not found: install Rust (rustup) first"; exit 1; }
 
-if [ "${1:-}" = "--broker" ]; then
-  "$(dirname "$0")/install-tansu.sh" >/dev/null
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --broker) "$(dirname "$0")/install-tansu.sh" >/dev/null ;;
+    --nlp)
+      "$(dirname "$0")/fetch-libtorch.sh"
+      "$(dirname "$0")/fetch-nlp.sh"
+      ;;
+    *) log "unknown option $arg (expected --broker, --nlp)"; exit 2 ;;
+  esac
+done
 # Builds are cached across clones (CI runs in a fresh clone every time).
 echo "export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MINDSET_CACHE/target}"
