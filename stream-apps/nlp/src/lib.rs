@@ -6,8 +6,10 @@
 pub mod batch;
 pub mod core;
 pub mod data;
+pub mod distilbert;
 pub mod encoder;
 pub mod lexicon;
+pub mod probe;
 pub mod sentiment;
 
 use std::path::{Path, PathBuf};
