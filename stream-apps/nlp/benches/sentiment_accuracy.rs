@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! eval "$(infra/fetch-libtorch.sh)"; eval "$(infra/fetch-nlp.sh)"
-//! cargo bench -p mindset-nlp --bench sentiment_accuracy [-- --probe]
+//! cargo bench -p mindset-nlp --bench sentiment_accuracy [-- --probe] [--model DIR]
 //! ```
 //!
 //! Prepares the model first when `$MINDSET_CACHE/models/sentiment-minilm-vader` does not hold it (about
 //! 11 minutes on 2 idle cores); the accuracy is recomputed from the saved model, not read from its
 //! manifest. `--probe` adds a column for a logistic-regression probe on frozen MiniLM embeddings
-//! (fitted here on the training split; about two more minutes).
+//! (fitted here on the training split; about two more minutes). `--model DIR` scores a model folder
+//! written earlier (any configuration) instead of preparing the default one.
 
 use std::time::Instant;
 
@@ -23,7 +24,13 @@ use mindset_nlp::{
 };
 
 fn main() -> anyhow::Result<()> {
-    let with_probe = std::env::args().any(|a| a == "--probe");
+    let args: Vec<String> = std::env::args().collect();
+    let with_probe = args.iter().any(|a| a == "--probe");
+    let model_dir = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     let opts = PrepareOptions::default();
     let dataset = data::load(&opts.data_dir).context("loading the VADER sentences")?;
     println!(
@@ -33,35 +40,41 @@ fn main() -> anyhow::Result<()> {
         dataset.neutral,
         &dataset.digest[..16]
     );
-    let mut last = 0;
-    let prepared = sentiment::prepare(&opts, &mut |p| {
-        if let Progress::Training { step, steps, loss } = p
-            && (step - last >= 50 || step == steps)
-        {
-            last = step;
-            eprintln!("training: step {step}/{steps}, loss {loss:.3}");
+    let dir = match model_dir {
+        Some(dir) => dir,
+        None => {
+            let mut last = 0;
+            let prepared = sentiment::prepare(&opts, &mut |p| {
+                if let Progress::Training { step, steps, loss } = p
+                    && (step - last >= 50 || step == steps)
+                {
+                    last = step;
+                    eprintln!("training: step {step}/{steps}, loss {loss:.3}");
+                }
+            })?;
+            if !prepared.reused {
+                println!("trained now");
+            }
+            prepared.dir
         }
-    })?;
-    println!(
-        "model: {} ({}; trained in {:.0} s, {:?})",
-        prepared.dir.display(),
-        if prepared.reused {
-            "cached"
-        } else {
-            "trained now"
-        },
-        prepared.manifest.train_seconds,
-        prepared.manifest.config
-    );
+    };
     tch::set_num_threads(2);
-    let model = Sentiment::load(&prepared.dir)?;
+    let model = Sentiment::load(&dir)?;
+    let manifest = model.manifest().context("a saved model has a manifest")?;
+    println!(
+        "model: {} (trained in {:.0} s, {:?})",
+        dir.display(),
+        manifest.train_seconds,
+        manifest.config
+    );
+    let max_len = manifest.config.max_len;
     let started = Instant::now();
     let (acc, vader) = sentiment::evaluate(&model, &dataset)?;
     let secs = started.elapsed().as_secs_f64();
 
     let probe = if with_probe {
         let started = Instant::now();
-        let encoder = SentenceEncoder::load(&opts.base_dir, prepared.manifest.config.max_len)?;
+        let encoder = SentenceEncoder::load(&opts.base_dir, max_len)?;
         let texts = |xs: &[data::Example]| xs.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
         let train_x = encoder.encode(&texts(&dataset.train), 64)?;
         let test_x = encoder.encode(&texts(&dataset.test), 64)?;

@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         100.0 * m.vader_test_accuracy.overall(),
         m.test_examples
     );
-    for (domain, _) in &m.test_accuracy.per_domain {
+    for domain in m.test_accuracy.per_domain.keys() {
         println!(
             "  {:<16} model {:.1} %, VADER {:.1} %",
             domain.name(),

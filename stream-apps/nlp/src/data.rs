@@ -166,8 +166,7 @@ pub fn parse(
         let (Some(id), Some(rating), Some(text)) = (fields.next(), fields.next(), fields.next())
         else {
             return Err(parse_err(format!(
-                "{} line is not id<TAB>rating<TAB>text",
-                domain
+                "{domain} line is not id<TAB>rating<TAB>text"
             )));
         };
         let rating: f32 = rating

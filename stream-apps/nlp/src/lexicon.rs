@@ -33,6 +33,13 @@ impl Lexicon {
             .unwrap_or(0.0) as f32
     }
 
+    /// VADER's four scores `[compound, pos, neu, neg]`, the lexicon features of the sentiment model.
+    pub fn scores(&self, text: &str) -> [f32; 4] {
+        let s = self.analyzer.polarity_scores(text);
+        let get = |k: &str| s.get(k).copied().unwrap_or(0.0) as f32;
+        [get("compound"), get("pos"), get("neu"), get("neg")]
+    }
+
     /// Two-way label from the compound score: negative below 0, positive otherwise. A compound of
     /// exactly 0 (no lexicon word) counts as positive, the more common class over the four domains;
     /// VADER's own ±0.05 neutral band has no place in a two-way comparison. The score is the compound.

@@ -33,7 +33,7 @@ use crate::{
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Bumped when a change to this file changes what training produces.
-const TRAINING_CODE_VERSION: u32 = 1;
+const TRAINING_CODE_VERSION: u32 = 2;
 /// Texts per inference batch.
 const PREDICT_BATCH: usize = 32;
 
@@ -58,6 +58,16 @@ pub struct TrainConfig {
     pub seed: u64,
     /// libtorch intra-op threads while training. Results are reproducible for a fixed count.
     pub threads: usize,
+    /// The head's learning rate is the encoder's times this (the head starts from random values).
+    #[serde(default = "one")]
+    pub head_lr_multiplier: f64,
+    /// Feed VADER's four scores (compound, pos, neu, neg) to the head beside the pooled encoding.
+    #[serde(default)]
+    pub lexicon_features: bool,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for TrainConfig {
@@ -71,6 +81,8 @@ impl Default for TrainConfig {
             max_len: 64,
             seed: 5,
             threads: 2,
+            head_lr_multiplier: 20.0,
+            lexicon_features: true,
         }
     }
 }
@@ -283,7 +295,10 @@ fn sha256_file(path: &Path) -> Result<String, NlpError> {
     Ok(hex(&Sha256::digest(&body)))
 }
 
-/// Encoder plus a linear head on its mean-pooled output.
+/// Number of lexicon features (VADER's compound, pos, neu, neg).
+const LEXICON_FEATURES: i64 = 4;
+
+/// Encoder plus a linear head on its mean-pooled output (and, optionally, the lexicon features).
 struct Net {
     encoder: Encoder,
     dropout: f64,
@@ -291,11 +306,17 @@ struct Net {
 }
 
 impl Net {
-    fn new(root: &nn::Path, config: &BertConfig) -> Net {
+    /// The encoder's variables are in optimiser group 0, the head's in group 1.
+    fn new(root: &nn::Path, config: &BertConfig, lexicon_features: bool) -> Net {
         let encoder = Encoder::new(root, config);
+        let extra = if lexicon_features {
+            LEXICON_FEATURES
+        } else {
+            0
+        };
         let head = nn::linear(
-            root / "sentiment_head",
-            encoder.hidden_size(),
+            root.set_group(1) / "sentiment_head",
+            encoder.hidden_size() + extra,
             2,
             Default::default(),
         );
@@ -306,10 +327,24 @@ impl Net {
         }
     }
 
-    /// Logits `[batch, 2]` (index 0 negative, 1 positive).
-    fn forward_t(&self, ids: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor, NlpError> {
-        let pooled = self.encoder.forward_t(ids, mask, train)?;
-        Ok(self.head.forward(&pooled.dropout(self.dropout, train)))
+    /// Logits `[batch, 2]` (index 0 negative, 1 positive). `features` is `[batch, 4]` when the
+    /// head takes lexicon features.
+    fn forward_t(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        features: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor, NlpError> {
+        let pooled = self
+            .encoder
+            .forward_t(ids, mask, train)?
+            .dropout(self.dropout, train);
+        let input = match features {
+            Some(f) => Tensor::cat(&[pooled, f.shallow_clone()], 1),
+            None => pooled,
+        };
+        Ok(self.head.forward(&input))
     }
 }
 
@@ -319,7 +354,15 @@ pub struct Sentiment {
     net: Net,
     tokenizer: BertTokenizer,
     max_len: usize,
+    /// Present when the head takes lexicon features.
+    lexicon: Option<Lexicon>,
     manifest: Option<Manifest>,
+}
+
+/// `[texts, 4]` VADER scores.
+fn lexicon_features(lexicon: &Lexicon, texts: &[&str]) -> Tensor {
+    let flat: Vec<f32> = texts.iter().flat_map(|t| lexicon.scores(t)).collect();
+    Tensor::from_slice(&flat).view([texts.len() as i64, LEXICON_FEATURES])
 }
 
 impl Sentiment {
@@ -329,7 +372,7 @@ impl Sentiment {
             read_manifest(dir).ok_or_else(|| NlpError::NotPrepared(dir.to_path_buf()))?;
         let config = encoder::read_config(dir)?;
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let net = Net::new(&vs.root(), &config);
+        let net = Net::new(&vs.root(), &config, manifest.config.lexicon_features);
         vs.load(dir.join(WEIGHTS_FILE))
             .map_err(|e| NlpError::Model(format!("{}: {e}", dir.join(WEIGHTS_FILE).display())))?;
         vs.freeze();
@@ -338,6 +381,7 @@ impl Sentiment {
             net,
             tokenizer: encoder::load_tokenizer(dir)?,
             max_len: manifest.config.max_len,
+            lexicon: manifest.config.lexicon_features.then(Lexicon::new),
             manifest: Some(manifest),
         })
     }
@@ -349,13 +393,9 @@ impl Sentiment {
 
     /// Label and score per text, in the callers' order. The score is P(positive) − P(negative).
     pub fn predict<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Polarity>, NlpError> {
-        let ids = encoder::tokenize(&self.tokenizer, texts, self.max_len);
-        self.predict_tokenized(&ids)
-    }
-
-    /// As [`Sentiment::predict`], for texts already tokenized with this model's tokenizer.
-    pub fn predict_tokenized(&self, ids: &[Vec<i64>]) -> Result<Vec<Polarity>, NlpError> {
-        let order = encoder::by_length(ids);
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let ids = encoder::tokenize(&self.tokenizer, &texts, self.max_len);
+        let order = encoder::by_length(&ids);
         let mut out = vec![
             Polarity {
                 label: Label::Positive,
@@ -366,8 +406,13 @@ impl Sentiment {
         for chunk in order.chunks(PREDICT_BATCH) {
             let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
             let (t_ids, mask) = encoder::pad_batch(&seqs, self.vs.device());
+            let features = self.lexicon.as_ref().map(|lex| {
+                let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+                lexicon_features(lex, &batch)
+            });
             let probs =
-                tch::no_grad(|| self.net.forward_t(&t_ids, &mask, false))?.softmax(-1, Kind::Float);
+                tch::no_grad(|| self.net.forward_t(&t_ids, &mask, features.as_ref(), false))?
+                    .softmax(-1, Kind::Float);
             let probs: Vec<f32> = Vec::<f32>::try_from(probs.flatten(0, -1))
                 .map_err(|e| NlpError::Model(e.to_string()))?;
             for (row, &i) in chunk.iter().enumerate() {
@@ -383,11 +428,6 @@ impl Sentiment {
             }
         }
         Ok(out)
-    }
-
-    /// The tokenizer, for callers that tokenize away from the inference thread.
-    pub fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Vec<i64>> {
-        encoder::tokenize(&self.tokenizer, texts, self.max_len)
     }
 
     fn save(&self, base_dir: &Path, out_dir: &Path, manifest: &Manifest) -> Result<(), NlpError> {
@@ -442,7 +482,7 @@ pub fn train(
     let bert_config = encoder::read_config(base_dir)?;
     let tokenizer = encoder::load_tokenizer(base_dir)?;
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let net = Net::new(&vs.root(), &bert_config);
+    let net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
     let weights = base_dir.join(WEIGHTS_FILE);
     let missing = vs
         .load_partial(&weights)
@@ -456,6 +496,8 @@ pub fn train(
 
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let ids = encoder::tokenize(&tokenizer, &texts, config.max_len);
+    let lexicon = config.lexicon_features.then(Lexicon::new);
+    let features = lexicon.as_ref().map(|lex| lexicon_features(lex, &texts));
     let labels: Vec<i64> = examples
         .iter()
         .map(|e| match e.label {
@@ -486,9 +528,17 @@ pub fn train(
             let seqs: Vec<&[i64]> = batch_idx.iter().map(|&i| ids[i].as_slice()).collect();
             let (t_ids, mask) = encoder::pad_batch(&seqs, Device::Cpu);
             let y = Tensor::from_slice(&batch_idx.iter().map(|&i| labels[i]).collect::<Vec<_>>());
-            let logits = net.forward_t(&t_ids, &mask, true)?;
+            let batch_features = features.as_ref().map(|f| {
+                f.index_select(
+                    0,
+                    &Tensor::from_slice(&batch_idx.iter().map(|&i| i as i64).collect::<Vec<_>>()),
+                )
+            });
+            let logits = net.forward_t(&t_ids, &mask, batch_features.as_ref(), true)?;
             let loss = logits.cross_entropy_for_logits(&y);
-            opt.set_lr(learning_rate(config.learning_rate, step, warmup, steps));
+            let lr = learning_rate(config.learning_rate, step, warmup, steps);
+            opt.set_lr_group(0, lr);
+            opt.set_lr_group(1, lr * config.head_lr_multiplier);
             opt.backward_step_clip_norm(&loss, 1.0);
             step += 1;
             if recent.len() == 50 {
@@ -508,6 +558,7 @@ pub fn train(
         net,
         tokenizer,
         max_len: config.max_len,
+        lexicon,
         manifest: None,
     })
 }

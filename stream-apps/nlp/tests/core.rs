@@ -122,7 +122,7 @@ fn batcher_groups_requests_within_bounds_and_answers_each_in_order() {
     let texts = |t: usize| -> Vec<String> {
         (0..3)
             .map(|i| {
-                if (t + i) % 2 == 0 {
+                if (t + i).is_multiple_of(2) {
                     format!("great {t} {i}")
                 } else {
                     format!("awful {t} {i}")
