@@ -37,7 +37,9 @@ esac
 lock_service libtorch
 
 if [ ! -f "$dest/.verified" ]; then
-  command -v strip >/dev/null && command -v gcc >/dev/null || { log "needs gcc and binutils (strip)"; exit 1; }
+  for tool in strip gcc ldd; do
+    command -v "$tool" >/dev/null || { log "needs $tool (gcc, binutils, libc-bin)"; exit 1; }
+  done
   mkdir -p "$downloads"
   log "fetching torch $TORCH_VERSION (797 MB) and two nvidia runtime wheels (15 MB) from PyPI"
   cat >"$downloads/requirements.txt" <<EOF

@@ -1,7 +1,8 @@
 //! Trains (or finds cached) the sentiment model with a progress bar, as `mindset models prepare` will.
 //!
 //! ```text
-//! cargo run -p mindset-nlp --example prepare -- [--epochs 2] [--lr 1e-4] [--threads 2] [--out DIR]
+//! cargo run -p mindset-nlp --example prepare -- [--epochs 2] [--lr 1e-4] [--head-lr-multiplier 20]
+//!     [--no-lexicon-features] [--threads 2] [--max-len 64] [--batch 32] [--seed 5] [--out DIR]
 //! ```
 //! Options override the defaults of `TrainConfig`; a different configuration is a different model, so
 //! pass `--out` to keep the default one.
@@ -24,6 +25,8 @@ fn main() -> anyhow::Result<()> {
             "--max-len" => opts.train.max_len = value()?.parse()?,
             "--batch" => opts.train.batch_size = value()?.parse()?,
             "--seed" => opts.train.seed = value()?.parse()?,
+            "--head-lr-multiplier" => opts.train.head_lr_multiplier = value()?.parse()?,
+            "--no-lexicon-features" => opts.train.lexicon_features = false,
             "--out" => opts.out_dir = value()?.into(),
             other => bail!("unknown option {other}"),
         }
