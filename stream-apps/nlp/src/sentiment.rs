@@ -1,6 +1,7 @@
 //! The sentiment model Mindset trains itself: all-MiniLM-L6-v2 fine-tuned end to end, with a linear
-//! head on its mean-pooled output, on the training split of the VADER human-rated sentences
-//! ([`crate::data`]). Two classes, negative and positive.
+//! head on its mean-pooled output (by default with VADER's four scores for the text beside it), on the
+//! training split of the VADER human-rated sentences ([`crate::data`]). Two classes, negative and
+//! positive.
 //!
 //! [`prepare`] trains it and saves it into a folder (`model.safetensors` with the encoder and the head,
 //! the base model's `config.json` and `vocab.txt`, and `manifest.json`). The manifest's key is a hash of
