@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing Mindset needs on a fresh Debian machine, idempotently:
 # the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers),
-# and, with --broker (what the tests need), Chromium, the node packages of tests/collect (real
-# Segment and browser clients of the track API) and the tansu Kafka-protocol broker (cached under
-# $HOME/.cache/mindset).
+# with --broker (what the tests need) Chromium, the node packages of tests/collect (real Segment and
+# browser clients of the track API) and the tansu Kafka-protocol broker, and with --nlp the CPU
+# libtorch that stream-apps/nlp links (infra/fetch-libtorch.sh; about 440 MB) plus its model
+# weights and data (infra/fetch-nlp.sh), all cached under $HOME/.cache/mindset. Prints the
+# `export` lines a build needs.
 source "$(dirname "$0")/lib.sh"
 
 need_apt=()
-tests=""; [ "${1:-}" = "--broker" ] && tests=chromium
+tests=""; for arg in "$@"; do [ "$arg" = "--broker" ] && tests=chromium; done
 for pkg in cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev $tests; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
@@ -27,8 +29,15 @@ if [ -n "$tests" ] && { [ ! -d "$collect/node_modules" ] || [ "$collect/package-
   (cd "$collect" && npm ci --silent --no-audit --no-fund >&2 && touch node_modules)
 fi
 
-if [ "${1:-}" = "--broker" ]; then
-  "$(dirname "$0")/install-tansu.sh" >/dev/null
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --broker) "$(dirname "$0")/install-tansu.sh" >/dev/null ;;
+    --nlp)
+      "$(dirname "$0")/fetch-libtorch.sh"
+      "$(dirname "$0")/fetch-nlp.sh"
+      ;;
+    *) log "unknown option $arg (expected --broker, --nlp)"; exit 2 ;;
+  esac
+done
 # Builds are cached across clones (CI runs in a fresh clone every time).
 echo "export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MINDSET_CACHE/target}"

@@ -1,0 +1,95 @@
+//! Trains (or finds cached) the sentiment model with a progress bar, as `mindset models prepare` will.
+//!
+//! ```text
+//! cargo run -p mindset-nlp --example prepare -- [--epochs 2] [--lr 1e-4] [--head-lr-multiplier 20]
+//!     [--no-lexicon-features] [--threads 2] [--max-len 64] [--batch 32] [--seed 5] [--out DIR]
+//! ```
+//! Options override the defaults of `TrainConfig`; a different configuration is a different model, so
+//! pass `--out` to keep the default one.
+
+use std::{io::IsTerminal, time::Duration};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mindset_nlp::sentiment::{self, PrepareOptions, Progress};
+
+fn main() -> anyhow::Result<()> {
+    let mut opts = PrepareOptions::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--epochs" => opts.train.epochs = value()?.parse()?,
+            "--lr" => opts.train.learning_rate = value()?.parse()?,
+            "--threads" => opts.train.threads = value()?.parse()?,
+            "--max-len" => opts.train.max_len = value()?.parse()?,
+            "--batch" => opts.train.batch_size = value()?.parse()?,
+            "--seed" => opts.train.seed = value()?.parse()?,
+            "--head-lr-multiplier" => opts.train.head_lr_multiplier = value()?.parse()?,
+            "--no-lexicon-features" => opts.train.lexicon_features = false,
+            "--out" => opts.out_dir = value()?.into(),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    // Without a terminal (a log file), print a line every 50 steps instead of drawing a bar.
+    let plain = !std::io::stderr().is_terminal();
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message("loading data and weights");
+    let prepared = sentiment::prepare(&opts, &mut |p| match p {
+        Progress::Loading => bar.set_message("loading data and weights"),
+        Progress::Training { step, steps, loss } if plain => {
+            if step % 50 == 0 || step == steps {
+                eprintln!(
+                    "training: step {step}/{steps}, loss {loss:.3}, {:.0?}",
+                    bar.elapsed()
+                );
+            }
+        }
+        Progress::Training { step, steps, loss } => {
+            if step == 1 {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "training {bar:40} {pos}/{len} steps, {elapsed} (eta {eta}) {msg}",
+                    )
+                    .expect("template"),
+                );
+                bar.set_length(steps as u64);
+            }
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.3}"));
+        }
+        Progress::Evaluating { done, total } => {
+            bar.set_message(format!("scoring the held-out split {done}/{total}"))
+        }
+        Progress::Saving => bar.set_message("saving"),
+    })?;
+    bar.finish_and_clear();
+    let m = &prepared.manifest;
+    println!(
+        "{} {} (trained in {:.0} s on {} train sentences)",
+        if prepared.reused {
+            "cached:"
+        } else {
+            "prepared:"
+        },
+        prepared.dir.display(),
+        m.train_seconds,
+        m.train_examples
+    );
+    println!(
+        "held-out accuracy: model {:.1} %, VADER {:.1} % ({} sentences)",
+        100.0 * m.test_accuracy.overall(),
+        100.0 * m.vader_test_accuracy.overall(),
+        m.test_examples
+    );
+    for domain in m.test_accuracy.per_domain.keys() {
+        println!(
+            "  {:<16} model {:.1} %, VADER {:.1} %",
+            domain.name(),
+            100.0 * m.test_accuracy.domain(*domain),
+            100.0 * m.vader_test_accuracy.domain(*domain)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The nlp stream-app: one [`Insight`] per text (sentiment now; emotions and OCEAN traits will be
+//! further fields of it). Sentiment comes from a MiniLM model Mindset fine-tunes itself on the VADER
+//! human-rated sentences ([`sentiment`]), or from the VADER lexicon ([`lexicon`]) when that model has
+//! not been prepared.
+
+pub mod batch;
+pub mod core;
+pub mod data;
+pub mod distilbert;
+pub mod encoder;
+pub mod lexicon;
+pub mod probe;
+pub mod sentiment;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const NAME: &str = "nlp";
+
+/// Two-way sentiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    Negative,
+    Positive,
+}
+
+/// A label with a signed score in [-1, 1]: for the trained model P(positive) − P(negative), for the
+/// lexicon VADER's compound score.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Polarity {
+    pub label: Label,
+    pub score: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NlpError {
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no prepared model in {0} (run `mindset models prepare`)")]
+    NotPrepared(PathBuf),
+    #[error("model: {0}")]
+    Model(String),
+}
+
+impl From<tch::TchError> for NlpError {
+    fn from(e: tch::TchError) -> Self {
+        NlpError::Model(e.to_string())
+    }
+}
+
+/// `$MINDSET_CACHE`, else `$HOME/.cache/mindset` (as in infra/lib.sh).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MINDSET_CACHE") {
+        return dir.into();
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".cache/mindset")
+}
+
+/// The sentiment analyzer to run: the prepared model in `dir`, or VADER when there is none there
+/// (logged, so a missing `mindset models prepare` is visible).
+pub fn load_analyzer(dir: &Path) -> Box<dyn core::Analyzer> {
+    match sentiment::Sentiment::load(dir) {
+        Ok(model) => Box::new(model),
+        Err(e) => {
+            tracing::warn!(error = %e, "sentiment model unavailable; falling back to the VADER lexicon");
+            Box::new(lexicon::Lexicon::new())
+        }
+    }
+}
