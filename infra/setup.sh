@@ -29,6 +29,14 @@ if [ -n "$tests" ] && { [ ! -d "$collect/node_modules" ] || [ "$collect/package-
   (cd "$collect" && npm ci --silent --no-audit --no-fund >&2 && touch node_modules)
 fi
 
+# The pollers' platform mocks: @stoplight/prism-cli (serves Amazon's ordersV0.json), from the lock file.
+platforms="$(dirname "$0")/../tests/platforms"
+if [ -n "$tests" ] && { [ ! -d "$platforms/node_modules" ] || [ "$platforms/package-lock.json" -nt "$platforms/node_modules" ]; }; then
+  command -v npm >/dev/null 2>&1 || { log "npm not found: install Node.js 20+ first"; exit 1; }
+  log "npm ci in tests/platforms"
+  (cd "$platforms" && npm ci --silent --no-audit --no-fund >&2 && touch node_modules)
+fi
+
 for arg in "$@"; do
   case "$arg" in
     --broker) "$(dirname "$0")/install-tansu.sh" >/dev/null ;;

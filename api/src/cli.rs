@@ -103,7 +103,8 @@ enum Command {
         secrets: PathBuf,
     },
     /// Read orders and customers from the platforms' REST APIs (backfill, missed webhooks) for
-    /// every tenant with `shopify_api` or `woocommerce_api` secrets; incremental by cursor.
+    /// every tenant with `shopify_api`, `woocommerce_api` or `amazon_api` secrets; incremental by
+    /// cursor.
     Poll {
         /// The tenants' secrets (TOML; see docs/platforms/secrets.example.toml).
         #[arg(long, env = crate::ingest::SECRETS_ENV)]
@@ -300,7 +301,7 @@ pub async fn poll(
     only: Option<&str>,
     every: Option<u64>,
 ) -> Result<()> {
-    use crate::poll::{PollSettings, shopify, woocommerce};
+    use crate::poll::{PollSettings, amazon, shopify, woocommerce};
     let secrets = crate::ingest::Secrets::load(secrets)?;
     if let Some(t) = only
         && secrets.tenant(t).is_none()
@@ -311,6 +312,9 @@ pub async fn poll(
     log.ensure_topics(&mindset_topics::all()).await?;
     let producer = log.producer()?;
     let cursors = config.data_dir.join("cursors");
+    // LWA access tokens live an hour: kept across rounds, one per tenant.
+    let mut amazon_tokens: std::collections::HashMap<String, amazon::AccessTokens> =
+        std::collections::HashMap::new();
     let mut shutdown = Shutdown::on_signals();
     loop {
         let round = async {
@@ -336,6 +340,21 @@ pub async fn poll(
                         settings.clone(),
                     );
                     runs.push(("woocommerce", woocommerce::poll_once(&c, &producer).await));
+                }
+                if let Some(a) = &t.amazon_api {
+                    let mut c = amazon::AmazonConfig::new(
+                        &a.client_id,
+                        &a.client_secret,
+                        &a.refresh_token,
+                        a.marketplace_ids.clone(),
+                        settings.clone(),
+                    );
+                    c.endpoint = a.endpoint.clone();
+                    if let Some(u) = &a.token_url {
+                        c.token_url = u.clone();
+                    }
+                    let tokens = amazon_tokens.entry(tenant.to_owned()).or_default();
+                    runs.push(("amazon", amazon::poll_once(&c, tokens, &producer).await));
                 }
                 for (platform, run) in runs {
                     polled += 1;

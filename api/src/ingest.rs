@@ -54,8 +54,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use secrets::{
-    AmazonSecrets, FlipkartSecrets, SECRETS_ENV, Secrets, SecretsError, ShopifyApiSecrets,
-    ShopifySecrets, TenantSecrets, TrackSecrets, WooCommerceApiSecrets, WooCommerceSecrets,
+    AmazonApiSecrets, AmazonSecrets, FlipkartSecrets, SECRETS_ENV, Secrets, SecretsError,
+    ShopifyApiSecrets, ShopifySecrets, TenantSecrets, TrackSecrets, WooCommerceApiSecrets,
+    WooCommerceSecrets,
 };
 
 use crate::collect::{self, IdentityMap};

@@ -115,6 +115,7 @@ fn secrets() -> Secrets {
                 track: None,
                 shopify_api: None,
                 woocommerce_api: None,
+                amazon_api: None,
             },
         )
         .with_tenant(

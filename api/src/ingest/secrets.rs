@@ -39,6 +39,13 @@
 //! consumer_key = "ck_…"
 //! consumer_secret = "cs_…"
 //!
+//! [tenants.acme.amazon_api]      # mindset poll: SP-API Orders v0 (LWA credentials, refresh token)
+//! endpoint = "https://sellingpartnerapi-na.amazon.com"
+//! client_id = "amzn1.application-oa2-client.…"
+//! client_secret = "…"
+//! refresh_token = "Atzr|…"
+//! marketplace_ids = ["ATVPDKIKX0DER"]
+//!
 //! [tenants.acme.amazon]
 //! api_key = "…"                  # the value EventBridge sends in the x-api-key header
 //! application_id = "amzn1.sp.solution.…"   # optional: refuse notifications for other SP-API apps
@@ -77,6 +84,24 @@ pub struct TenantSecrets {
     pub shopify_api: Option<ShopifyApiSecrets>,
     /// WooCommerce REST API keys, for `mindset poll`.
     pub woocommerce_api: Option<WooCommerceApiSecrets>,
+    /// Amazon SP-API (Orders v0) access, for `mindset poll`.
+    pub amazon_api: Option<AmazonApiSecrets>,
+}
+
+/// What `mindset poll` reads an Amazon seller's orders with: the SP-API application's LWA client
+/// credentials, the seller's refresh token, the regional endpoint and the marketplaces.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmazonApiSecrets {
+    /// `https://sellingpartnerapi-na.amazon.com` (or -eu, -fe).
+    pub endpoint: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The seller's LWA refresh token (`Atzr|…`).
+    pub refresh_token: String,
+    pub marketplace_ids: Vec<String>,
+    /// The LWA token endpoint; default `https://api.amazon.com/auth/o2/token`.
+    pub token_url: Option<String>,
 }
 
 /// What `mindset poll` reads a Shopify store with: its URL and an Admin API access token with
@@ -241,6 +266,11 @@ impl Secrets {
                 blank("woocommerce_api.consumer_key", &a.consumer_key);
                 blank("woocommerce_api.consumer_secret", &a.consumer_secret);
             }
+            if let Some(a) = &t.amazon_api {
+                blank("amazon_api.client_id", &a.client_id);
+                blank("amazon_api.client_secret", &a.client_secret);
+                blank("amazon_api.refresh_token", &a.refresh_token);
+            }
             if let Some(a) = &t.amazon {
                 blank("amazon.api_key", &a.api_key);
                 if let Some(app) = &a.application_id {
@@ -317,6 +347,14 @@ impl Secrets {
                     "woocommerce_api.store_url",
                     t.woocommerce_api.as_ref().map(|a| &a.store_url),
                 ),
+                (
+                    "amazon_api.endpoint",
+                    t.amazon_api.as_ref().map(|a| &a.endpoint),
+                ),
+                (
+                    "amazon_api.token_url",
+                    t.amazon_api.as_ref().and_then(|a| a.token_url.as_ref()),
+                ),
             ] {
                 // The pollers' own rule: https, or plain http to a loopback address only.
                 if let Some(url) = url
@@ -325,7 +363,16 @@ impl Secrets {
                     p.push(format!("{}: {e}", at(key)));
                 }
             }
+            if let Some(a) = &t.amazon_api
+                && (a.marketplace_ids.is_empty() || a.marketplace_ids.len() > 50)
+            {
+                p.push(format!(
+                    "{} must list 1 to 50 marketplace ids",
+                    at("amazon_api.marketplace_ids")
+                ));
+            }
             if t.shopify.is_none()
+                && t.amazon_api.is_none()
                 && t.shopify_api.is_none()
                 && t.woocommerce_api.is_none()
                 && t.woocommerce.is_none()
@@ -334,7 +381,7 @@ impl Secrets {
                 && t.track.is_none()
             {
                 p.push(format!(
-                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .shopify_api, .woocommerce, .woocommerce_api, .flipkart, .amazon or .track"
+                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .shopify_api, .woocommerce, .woocommerce_api, .flipkart, .amazon, .amazon_api or .track"
                 ));
             }
         }
@@ -374,6 +421,7 @@ impl fmt::Debug for TenantSecrets {
             .field("track", &set(self.track.is_some()))
             .field("shopify_api", &set(self.shopify_api.is_some()))
             .field("woocommerce_api", &set(self.woocommerce_api.is_some()))
+            .field("amazon_api", &set(self.amazon_api.is_some()))
             .finish()
     }
 }
@@ -395,7 +443,8 @@ redacted_debug!(
     AmazonSecrets,
     TrackSecrets,
     ShopifyApiSecrets,
-    WooCommerceApiSecrets
+    WooCommerceApiSecrets,
+    AmazonApiSecrets
 );
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //!   paging through the `Link` header, pacing by `X-Shopify-Shop-Api-Call-Limit`.
 //! - [`woocommerce::poll_once`]: REST v3 `/wp-json/wc/v3/orders` and `customers`, page numbers up
 //!   to `X-WP-TotalPages`, errors as `{code, message, data: {status}}`.
+//! - [`amazon::poll_once`]: SP-API Orders v0 `getOrders` by `LastUpdatedAfter`, each new order
+//!   joined with its `getOrderItems`, `NextToken` paging, an LWA access token exchanged from the
+//!   refresh token and cached, a token bucket per operation.
 //!
 //! **Filing.** Every object of a page is normalised alone, with the topic its webhook would carry
 //! (`orders/updated`, `customers/update`, `order.updated`, `customer.updated`), so a polled object
@@ -27,6 +30,7 @@
 //! bounded exponential backoff; other `4xx` stop the poll with the platform's message. Every wait
 //! the poller decides is recorded in [`PollStats::decisions`].
 
+pub mod amazon;
 pub mod cursor;
 pub mod shopify;
 pub mod woocommerce;
@@ -130,6 +134,13 @@ pub enum Decision {
         attempt: u32,
         wait: Duration,
         reason: String,
+    },
+    /// The poller did something other than what the platform's answer asked for (a paging
+    /// token that repeats, a rate-limit header it adopted or could not read).
+    Notice {
+        /// 1-based number of the request whose answer it concerns.
+        after_request: u32,
+        message: String,
     },
 }
 
@@ -248,7 +259,15 @@ fn system_now_ms() -> i64 {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-type Limiter = governor::DefaultDirectRateLimiter;
+pub(crate) type Limiter = governor::DefaultDirectRateLimiter;
+
+/// A per-operation token bucket, on top of the client-wide limit (SP-API limits each operation
+/// separately).
+pub(crate) struct OperationPace<'a> {
+    pub limiter: &'a Limiter,
+    /// The wait after a 429 without `Retry-After` (instead of 1 s): one token's refill.
+    pub throttled_wait: Duration,
+}
 
 /// A response read in full.
 pub(crate) struct Answer {
@@ -306,10 +325,24 @@ impl Http {
         headers: &[(HeaderName, HeaderValue)],
         shown: &str,
     ) -> Result<Answer, PollError> {
+        self.get_paced(None, uri, headers, shown).await
+    }
+
+    /// [`Http::get`], every attempt also spaced by an operation's own bucket when given.
+    pub async fn get_paced(
+        &mut self,
+        pace: Option<&OperationPace<'_>>,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        shown: &str,
+    ) -> Result<Answer, PollError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.limiter.until_ready().await;
+            if let Some(p) = pace {
+                p.limiter.until_ready().await;
+            }
             self.requests += 1;
             let request = self.requests;
             let (wait, status, reason) = match self.send(uri, headers).await {
@@ -320,7 +353,7 @@ impl Http {
                             path: shown.to_owned(),
                             reason: format!("Retry-After {v:?} is neither seconds nor a date"),
                         })?,
-                        None => Duration::from_secs(1),
+                        None => pace.map_or(Duration::from_secs(1), |p| p.throttled_wait),
                     };
                     if wait > self.retry.max_retry_after {
                         return Err(PollError::RetriesExhausted {
@@ -499,6 +532,8 @@ pub(crate) fn raw_headers(platform: &str, shown: &str, answer: &Answer) -> Heade
         "x-shopify-shop-api-call-limit",
         "x-wp-total",
         "x-wp-totalpages",
+        "x-amzn-requestid",
+        "x-amzn-ratelimit-limit",
     ] {
         if let Some(v) = answer.header(name) {
             h.insert(name.into(), v.to_owned());
