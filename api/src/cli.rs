@@ -101,6 +101,10 @@ enum Command {
         /// The tenants' platform secrets (TOML; see docs/platforms/secrets.example.toml).
         #[arg(long, env = crate::ingest::SECRETS_ENV)]
         secrets: PathBuf,
+        /// Mindset's public base URL, for the webhooks `/api/connections` registers (default:
+        /// http://<addr>).
+        #[arg(long, env = "MINDSET_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Read orders and customers from the platforms' REST APIs (backfill, missed webhooks) for
     /// every tenant with `shopify_api`, `woocommerce_api` or `amazon_api` secrets; incremental by
@@ -278,7 +282,11 @@ async fn run(command: Command, config: Config) -> Result<()> {
             println!("{config:#?}");
             Ok(())
         }
-        Command::Serve { addr, secrets } => serve(&config, addr, &secrets).await,
+        Command::Serve {
+            addr,
+            secrets,
+            public_url,
+        } => serve(&config, addr, &secrets, public_url).await,
         Command::Poll {
             secrets,
             tenant,
@@ -399,12 +407,31 @@ pub async fn poll(
     }
 }
 
-/// Serve the webhook endpoints on `addr`, filing deliveries on the configured log, until Ctrl-C
-/// or SIGTERM; requests in flight are finished first.
+/// Everything `mindset serve` answers: webhooks, the track API, the storefront script, and the
+/// connections API when `connect` is given.
+pub fn app(
+    ingest: crate::ingest::IngestState,
+    connect: Option<crate::connect::ConnectState>,
+) -> axum::Router {
+    let app = crate::ingest::router(ingest);
+    match connect {
+        Some(c) => app.merge(crate::connect::router(c)),
+        None => app,
+    }
+}
+
+/// The environment variable holding the bearer token of `/api/connections`; unset, that API is
+/// not served.
+pub const ADMIN_TOKEN_ENV: &str = "MINDSET_ADMIN_TOKEN";
+
+/// Serve the webhook endpoints, the track API and (with [`ADMIN_TOKEN_ENV`] set) the connections
+/// API on `addr`, filing on the configured log, until Ctrl-C or SIGTERM; requests in flight are
+/// finished first.
 pub async fn serve(
     config: &Config,
     addr: std::net::SocketAddr,
     secrets: &std::path::Path,
+    public_url: Option<String>,
 ) -> Result<()> {
     let secrets = crate::ingest::Secrets::load(secrets)?;
     let tenants = secrets.tenants().collect::<Vec<_>>().join(", ");
@@ -424,7 +451,23 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let mut shutdown = Shutdown::on_signals();
-    axum::serve(listener, crate::ingest::router(state))
+    let connect = match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(token) if !token.trim().is_empty() => {
+            let public = public_url.unwrap_or_else(|| format!("http://{at}"));
+            eprintln!(
+                "connections API on http://{at}/api/connections (webhooks registered for {public})"
+            );
+            Some(crate::connect::ConnectState::new(
+                crate::connect::ConnectConfig::new(&config.data_dir, token.trim(), &public),
+                log.producer()?,
+            )?)
+        }
+        _ => {
+            eprintln!("connections API off: set {ADMIN_TOKEN_ENV} to serve /api/connections");
+            None
+        }
+    };
+    axum::serve(listener, app(state, connect))
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await?;
     eprintln!("ingest stopped");
