@@ -44,7 +44,7 @@ use axum::{
 };
 use base64::Engine;
 use mindset_connectors::{
-    Context, Normalised,
+    Context, Headers, Normalised,
     common::raw_payload,
     segment::{self, Call, Links, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES},
 };
@@ -376,9 +376,16 @@ impl IngestState {
             let now = (self.clock)();
             let t = self.secrets.tenant(tenant).expect("write key of a tenant");
             let ctx = crate::ingest::context(tenant, now, &h, t);
+            // A batch is kept raw once (below) with the request's headers; its messages' own raw
+            // payloads are not kept, so they are built without headers.
+            let no_headers = Headers::new();
+            let message_ctx = match batch {
+                Some(_) => crate::ingest::context(tenant, now, &no_headers, t),
+                None => ctx,
+            };
             let (n, joins) = self.identities.with_tenant(tenant, |known| {
                 let mut links = Links::new(known);
-                let n = normalise(&ctx, &mut links)?;
+                let n = normalise(&message_ctx, &mut links)?;
                 Ok::<_, IngestError>((n, links.made().to_vec()))
             })?;
             let raw = batch.map(|body| {
