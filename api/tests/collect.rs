@@ -1,11 +1,9 @@
 //! The track API through the router: what a Segment-compatible client sends lands as the right
 //! canonical and raw events; bad input is refused with the spec's answers and writes nothing.
 
-use std::{
-    io::Write,
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
-};
+mod support;
+
+use std::io::Write;
 
 use axum::{
     Router,
@@ -15,7 +13,7 @@ use axum::{
 use base64::Engine;
 use http_body_util::BodyExt;
 use mindset::ingest::{IngestState, Secrets, TenantSecrets, TrackSecrets, router};
-use mindset_pipeline::{Log, embedded::EmbeddedLog};
+use mindset_pipeline::Log;
 use mindset_schemas::{CanonicalEvent, MessageAuthor, MessageChannel, Payload, RawPayload};
 use mindset_topics::{CUSTOMER_EVENTS, IDENTITY_LINKS, RAW_PAYLOADS, TopicSpec, ValueCodec};
 use serde_json::{Value, json};
@@ -53,8 +51,6 @@ struct Answer {
     body: Value,
 }
 
-static GROUPS: AtomicU32 = AtomicU32::new(0);
-
 fn basic(key: &str) -> String {
     format!(
         "Basic {}",
@@ -65,8 +61,7 @@ fn basic(key: &str) -> String {
 impl Shop {
     async fn new() -> Shop {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
-        log.ensure_topics(&mindset_topics::all()).await.unwrap();
+        let log = support::open_log(dir.path()).await;
         let app = router(IngestState::new(log.producer().unwrap(), secrets()).with_clock(|| NOW));
         Shop {
             _dir: dir,
@@ -120,37 +115,15 @@ impl Shop {
     }
 
     async fn count(&self, topic: &TopicSpec) -> u64 {
-        self.log.end_offsets(topic).await.unwrap().iter().sum()
+        support::count(&self.log, topic).await
     }
 
     async fn total(&self) -> u64 {
-        let mut n = 0;
-        for t in mindset_topics::all() {
-            n += self.count(t).await;
-        }
-        n
+        support::sizes(&self.log).await.values().sum()
     }
 
     async fn read<V: ValueCodec>(&self, topic: &TopicSpec) -> Vec<(String, V)> {
-        let total = self.count(topic).await;
-        let group = format!("collect-test-{}", GROUPS.fetch_add(1, Ordering::Relaxed));
-        let mut c = self.log.consumer(&group, &[topic]).unwrap();
-        let mut out = Vec::new();
-        let mut idle = 0;
-        while (out.len() as u64) < total && idle < 20 {
-            let batch = c.poll(1_000, Duration::from_millis(100)).await.unwrap();
-            if batch.is_empty() {
-                idle += 1;
-            }
-            for m in batch {
-                out.push((
-                    String::from_utf8(m.key).unwrap(),
-                    V::decode_value(&m.value).unwrap(),
-                ));
-            }
-        }
-        assert_eq!(out.len() as u64, total);
-        out
+        support::read(&self.log, topic).await
     }
 
     async fn events(&self) -> Vec<CanonicalEvent> {

@@ -2,14 +2,12 @@
 //! rows are reported by line and nothing is written, and a re-run or a resumed run never writes a
 //! row twice.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
-};
+mod support;
+
+use std::path::{Path, PathBuf};
 
 use mindset::import::{Checkpoint, ImportError, Kind, Options, Report, run};
-use mindset_pipeline::{Log, embedded::EmbeddedLog};
+use mindset_pipeline::Log;
 use mindset_schemas::{
     CanonicalEvent, CustomerUpserted, MessageAuthor, MessageChannel, MessageReceived, OrderLine,
     OrderPlaced, Payload, Platform, RawPayload, ReviewPosted, event_id,
@@ -21,8 +19,6 @@ use sha2::Digest;
 const TENANT: &str = "shop-1";
 /// 2026-01-01T00:00:00Z
 const NOW: i64 = 1_767_225_600_000;
-
-static GROUPS: AtomicU32 = AtomicU32::new(0);
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,8 +42,7 @@ struct Shop {
 impl Shop {
     async fn new() -> Shop {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
-        log.ensure_topics(&mindset_topics::all()).await.unwrap();
+        let log = support::open_log(dir.path()).await;
         Shop { dir, log }
     }
 
@@ -60,37 +55,15 @@ impl Shop {
     }
 
     async fn count(&self, topic: &TopicSpec) -> u64 {
-        self.log.end_offsets(topic).await.unwrap().iter().sum()
+        support::count(&self.log, topic).await
     }
 
     async fn total(&self) -> u64 {
-        let mut n = 0;
-        for t in mindset_topics::all() {
-            n += self.count(t).await;
-        }
-        n
+        support::sizes(&self.log).await.values().sum()
     }
 
     async fn read<V: ValueCodec>(&self, topic: &TopicSpec) -> Vec<(String, V)> {
-        let total = self.count(topic).await;
-        let group = format!("import-test-{}", GROUPS.fetch_add(1, Ordering::Relaxed));
-        let mut c = self.log.consumer(&group, &[topic]).unwrap();
-        let mut out = Vec::new();
-        let mut idle = 0;
-        while (out.len() as u64) < total && idle < 20 {
-            let batch = c.poll(1_000, Duration::from_millis(100)).await.unwrap();
-            if batch.is_empty() {
-                idle += 1;
-            }
-            for m in batch {
-                out.push((
-                    String::from_utf8(m.key).unwrap(),
-                    V::decode_value(&m.value).unwrap(),
-                ));
-            }
-        }
-        assert_eq!(out.len() as u64, total);
-        out
+        support::read(&self.log, topic).await
     }
 
     /// Canonical events in file order (by source id), with their record keys.

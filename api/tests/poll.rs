@@ -2,15 +2,14 @@
 //! reproduce the platforms' paging, rate-limit and error behaviour as documented in
 //! `shared/platforms/*/http`, filing into an embedded log in a temporary directory.
 
+mod support;
+
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
     num::NonZeroU32,
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -30,7 +29,7 @@ use mindset::poll::{
     Decision, PollError, PollSettings, RetryPolicy, shopify, woocommerce,
     woocommerce::{Auth, WooConfig},
 };
-use mindset_pipeline::{Log, embedded::EmbeddedLog};
+use mindset_pipeline::Log;
 use mindset_schemas::{CanonicalEvent, Payload, RawPayload};
 use mindset_topics::{CATALOG_EVENTS, CUSTOMER_EVENTS, RAW_PAYLOADS, TopicSpec, ValueCodec};
 use serde_json::{Value, json};
@@ -59,13 +58,10 @@ struct Shop {
     log: Log,
 }
 
-static GROUPS: AtomicU32 = AtomicU32::new(0);
-
 impl Shop {
     async fn new() -> Shop {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
-        log.ensure_topics(&mindset_topics::all()).await.unwrap();
+        let log = support::open_log(dir.path()).await;
         Shop { dir, log }
     }
 
@@ -74,28 +70,15 @@ impl Shop {
     }
 
     async fn sizes(&self) -> BTreeMap<&'static str, u64> {
-        let mut sizes = BTreeMap::new();
-        for t in mindset_topics::all() {
-            sizes.insert(t.name, self.log.end_offsets(t).await.unwrap().iter().sum());
-        }
-        sizes
+        support::sizes(&self.log).await
     }
 
     async fn read<V: ValueCodec>(&self, topic: &TopicSpec) -> Vec<V> {
-        let total: u64 = self.log.end_offsets(topic).await.unwrap().iter().sum();
-        let group = format!("poll-test-{}", GROUPS.fetch_add(1, Ordering::Relaxed));
-        let mut c = self.log.consumer(&group, &[topic]).unwrap();
-        let mut out = Vec::new();
-        let mut idle = 0;
-        while (out.len() as u64) < total && idle < 20 {
-            let batch = c.poll(1_000, Duration::from_millis(100)).await.unwrap();
-            if batch.is_empty() {
-                idle += 1;
-            }
-            out.extend(batch.iter().map(|m| V::decode_value(&m.value).unwrap()));
-        }
-        assert_eq!(out.len() as u64, total);
-        out
+        support::read(&self.log, topic)
+            .await
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
     }
 
     async fn events(&self) -> Vec<CanonicalEvent> {

@@ -11,6 +11,8 @@
 //! The Login with Amazon token endpoint is a local mock that counts the exchanges. Events are
 //! filed into an embedded log in a temporary directory.
 
+mod support;
+
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
@@ -18,7 +20,7 @@ use std::{
     process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, AtomicU32, Ordering},
+        atomic::{AtomicI64, Ordering},
     },
     time::Duration,
 };
@@ -34,7 +36,7 @@ use mindset::poll::{
     Decision, PollError, PollSettings, RetryPolicy,
     amazon::{AccessTokens, AmazonConfig, UsagePlan},
 };
-use mindset_pipeline::{Log, embedded::EmbeddedLog};
+use mindset_pipeline::Log;
 use mindset_schemas::{CanonicalEvent, Payload, RawPayload};
 use mindset_topics::{CUSTOMER_EVENTS, RAW_PAYLOADS, RAW_PAYLOADS_DLQ, TopicSpec, ValueCodec};
 use serde_json::{Value, json};
@@ -67,13 +69,10 @@ struct Seller {
     clock: Arc<AtomicI64>,
 }
 
-static GROUPS: AtomicU32 = AtomicU32::new(0);
-
 impl Seller {
     async fn new() -> Seller {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
-        log.ensure_topics(&mindset_topics::all()).await.unwrap();
+        let log = support::open_log(dir.path()).await;
         Seller {
             dir,
             log,
@@ -86,28 +85,11 @@ impl Seller {
     }
 
     async fn sizes(&self) -> BTreeMap<&'static str, u64> {
-        let mut sizes = BTreeMap::new();
-        for t in mindset_topics::all() {
-            sizes.insert(t.name, self.log.end_offsets(t).await.unwrap().iter().sum());
-        }
-        sizes
+        support::sizes(&self.log).await
     }
 
     async fn read_records(&self, topic: &TopicSpec) -> Vec<mindset_pipeline::Message> {
-        let total: u64 = self.log.end_offsets(topic).await.unwrap().iter().sum();
-        let group = format!("poll-amazon-{}", GROUPS.fetch_add(1, Ordering::Relaxed));
-        let mut c = self.log.consumer(&group, &[topic]).unwrap();
-        let mut out = Vec::new();
-        let mut idle = 0;
-        while (out.len() as u64) < total && idle < 20 {
-            let batch = c.poll(1_000, Duration::from_millis(100)).await.unwrap();
-            if batch.is_empty() {
-                idle += 1;
-            }
-            out.extend(batch);
-        }
-        assert_eq!(out.len() as u64, total);
-        out
+        support::records(&self.log, topic).await
     }
 
     async fn read<V: ValueCodec>(&self, topic: &TopicSpec) -> Vec<V> {
