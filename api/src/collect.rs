@@ -168,8 +168,7 @@ pub(crate) async fn single(
         _ => return Err(IngestError::NoRoute),
     };
     let body = read(&headers, body, MAX_MESSAGE_BYTES).await?;
-    let object = object_of(&body)?;
-    let tenant = s.track_tenant(&headers, &object)?;
+    let tenant = s.track_tenant(&headers, body_write_key(&body)?.as_deref())?;
     let empty = Map::new();
     s.collect(&tenant, &headers, None, |ctx, links| {
         let n = segment::normalise(ctx, Some(call), &empty, &body, links);
@@ -201,11 +200,7 @@ pub(crate) async fn batch(
             "the body is not a batch ({{\"batch\": [messages…]}}): {e}"
         ))
     })?;
-    let mut envelope = Map::new();
-    if let Some(k) = items.write_key.clone() {
-        envelope.insert("writeKey".into(), Value::String(k));
-    }
-    let tenant = s.track_tenant(&headers, &envelope)?;
+    let tenant = s.track_tenant(&headers, items.write_key.as_deref())?;
     if items.batch.is_empty() {
         return Err(bad("the batch is empty"));
     }
@@ -237,8 +232,7 @@ pub(crate) async fn messages(
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
     let body = read(&headers, body, MAX_MESSAGE_BYTES).await?;
-    let object = object_of(&body)?;
-    let tenant = s.track_tenant(&headers, &object)?;
+    let tenant = s.track_tenant(&headers, body_write_key(&body)?.as_deref())?;
     s.collect(&tenant, &headers, None, |ctx, links| {
         let n = segment::normalise_text(ctx, &body, links);
         Ok(vec![n.map_err(|e| bad(e.to_string()))?])
@@ -311,11 +305,12 @@ impl IngestState {
         self.origins.contains(origin)
     }
 
-    /// The tenant of the write key in the Basic auth header or the body; checks the origin.
+    /// The tenant of the write key in the Basic auth header, else `body_key` (the body's
+    /// `writeKey`); checks the origin.
     fn track_tenant(
         &self,
         headers: &HeaderMap,
-        body: &Map<String, Value>,
+        body_key: Option<&str>,
     ) -> Result<String, IngestError> {
         let from_header = match headers.get(header::AUTHORIZATION) {
             None => None,
@@ -327,9 +322,9 @@ impl IngestState {
         };
         let key = match from_header {
             Some(k) => k,
-            None => match body.get("writeKey") {
-                Some(Value::String(k)) => k.clone(),
-                _ => {
+            None => match body_key {
+                Some(k) => k.to_owned(),
+                None => {
                     return Err(IngestError::Unauthorized(
                         "missing write key: send it as the Basic auth user name or as \"writeKey\" in the body".into(),
                     ));
@@ -519,12 +514,18 @@ async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, In
     Ok(body)
 }
 
-/// The body as a JSON object (400 otherwise).
-fn object_of(body: &[u8]) -> Result<Map<String, Value>, IngestError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad("the body is not a JSON object")),
-        Err(e) => Err(bad(format!("the body is not JSON: {e}"))),
+/// The `writeKey` string of a one-message body, which must be a JSON object (400 otherwise). The
+/// fields are only delimited here, not parsed into values: the message is parsed once, when it
+/// is normalised.
+fn body_write_key(body: &[u8]) -> Result<Option<String>, IngestError> {
+    match serde_json::from_slice::<std::collections::BTreeMap<String, &RawValue>>(body) {
+        Ok(fields) => Ok(fields
+            .get("writeKey")
+            .and_then(|k| serde_json::from_str::<String>(k.get()).ok())),
+        Err(e) => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => Err(bad("the body is not a JSON object")),
+            Err(_) => Err(bad(format!("the body is not JSON: {e}"))),
+        },
     }
 }
 
