@@ -49,11 +49,11 @@ use mindset_connectors::{
     segment::{self, Call, Links, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES},
 };
 use mindset_pipeline::{LogError, Record, publish};
-use mindset_schemas::{CanonicalEvent, Payload, Platform, RawPayload};
+use mindset_schemas::{CanonicalEvent, Payload, Platform};
 use mindset_topics::{EntityKey, IDENTITY_LINKS, KeyCodec, RAW_PAYLOADS, ValueCodec};
 use serde_json::{Map, Value, json, value::RawValue};
 
-use crate::ingest::{IngestError, IngestState, Shared};
+use crate::ingest::{IngestError, IngestState, Shared, raw_record};
 
 /// The storefront script, served at `/js/mindset.js`.
 pub const STOREFRONT_SCRIPT: &str = include_str!("../assets/mindset.js");
@@ -401,14 +401,14 @@ impl IngestState {
             }
             fresh.push(n.raw.raw_id.clone());
             if batch_raw.is_none() {
-                raws.push(raw_record(&n.raw)?);
+                raws.push(raw_record(&n.raw).map_err(IngestError::Encode)?);
             }
             events.extend(n.events);
         }
         if let Some(raw) = &batch_raw
             && !fresh.is_empty()
         {
-            raws.push(raw_record(raw)?);
+            raws.push(raw_record(raw).map_err(IngestError::Encode)?);
         }
         let forget = |state: &IngestState| {
             for id in &fresh {
@@ -418,12 +418,7 @@ impl IngestState {
         let (by_topic, rejected) = publish::prepare(&events);
         if !rejected.is_empty() {
             forget(self);
-            return Err(IngestError::EventsRefused {
-                reasons: rejected
-                    .iter()
-                    .map(|(i, r)| format!("event {i} ({}): {r}", events[*i].payload.type_name()))
-                    .collect(),
-            });
+            return Err(IngestError::refused(&events, &rejected));
         }
         let mut links = Vec::new();
         for ev in &events {
@@ -458,14 +453,6 @@ impl IngestState {
             "events": events.len(),
         })))
     }
-}
-
-fn raw_record(raw: &RawPayload) -> Result<Record, IngestError> {
-    Ok(Record::new(
-        EntityKey::new(&raw.tenant_id, &raw.raw_id).encode_key(),
-        raw.encode_value().map_err(IngestError::Encode)?,
-        raw.received_at,
-    ))
 }
 
 /// The user name of a Basic authorization header.

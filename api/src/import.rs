@@ -32,12 +32,12 @@ use mindset_connectors::{
         currency_code, customer_key, minor_units, normalise_email, raw_payload, utc_naive_millis,
     },
 };
-use mindset_pipeline::{Log, LogError, Record, publish};
+use mindset_pipeline::{Log, LogError, publish};
 use mindset_schemas::{
     CANONICAL_EVENT, CanonicalEvent, CustomerUpserted, EncodeError, MessageAuthor, MessageChannel,
     MessageReceived, OrderLine, OrderPlaced, Payload, Platform, RawPayload, ReviewPosted, event_id,
 };
-use mindset_topics::{EntityKey, KeyCodec, RAW_PAYLOADS, ValueCodec};
+use mindset_topics::RAW_PAYLOADS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -483,11 +483,7 @@ async fn file_chunk(
     let mut events = Vec::new();
     for u in chunk {
         for raw in &u.raws {
-            raws.push(Record::new(
-                EntityKey::new(&raw.tenant_id, &raw.raw_id).encode_key(),
-                raw.encode_value()?,
-                raw.received_at,
-            ));
+            raws.push(crate::ingest::raw_record(raw)?);
         }
         events.extend(u.events.iter().cloned());
     }

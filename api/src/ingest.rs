@@ -48,7 +48,7 @@ use mindset_connectors::{
     Context, Headers, Normalised, amazon, common::header, flipkart, shopify, woocommerce,
 };
 use mindset_pipeline::{LogError, Producer, Record, publish};
-use mindset_schemas::EncodeError;
+use mindset_schemas::{CanonicalEvent, EncodeError, RawPayload};
 use mindset_topics::{EntityKey, KeyCodec, RAW_PAYLOADS, ValueCodec};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -174,14 +174,7 @@ impl IngestState {
     async fn file(&self, n: Normalised) -> Result<Json<Value>, IngestError> {
         let (by_topic, rejected) = publish::prepare(&n.events);
         if !rejected.is_empty() {
-            return Err(IngestError::EventsRefused {
-                reasons: rejected
-                    .iter()
-                    .map(|(i, reason)| {
-                        format!("event {i} ({}): {reason}", n.events[*i].payload.type_name())
-                    })
-                    .collect(),
-            });
+            return Err(IngestError::refused(&n.events, &rejected));
         }
         let raw = &n.raw;
         let digest: [u8; 32] = Sha256::digest(&raw.body).into();
@@ -189,11 +182,7 @@ impl IngestState {
             tracing::debug!(tenant = %raw.tenant_id, platform = %raw.platform, raw_id = %raw.raw_id, "redelivery skipped");
             return Ok(Json(json!({ "duplicate": true, "raw_id": raw.raw_id })));
         }
-        let record = Record::new(
-            EntityKey::new(&raw.tenant_id, &raw.raw_id).encode_key(),
-            raw.encode_value().map_err(IngestError::Encode)?,
-            raw.received_at,
-        );
+        let record = raw_record(raw).map_err(IngestError::Encode)?;
         // One durable write per topic, all in flight at once (the embedded log commits them
         // together).
         let mut sends = vec![self.producer.send_batch(&RAW_PAYLOADS.spec, vec![record])];
@@ -218,6 +207,16 @@ impl IngestState {
         }
         Ok(Json(answer))
     }
+}
+
+/// The `ingest.raw.v1` record of a raw payload (key `tenant|raw_id`), as the webhooks, the
+/// track API, the pollers and `mindset import` file it.
+pub(crate) fn raw_record(raw: &RawPayload) -> Result<Record, EncodeError> {
+    Ok(Record::new(
+        EntityKey::new(&raw.tenant_id, &raw.raw_id).encode_key(),
+        raw.encode_value()?,
+        raw.received_at,
+    ))
 }
 
 fn system_now_ms() -> i64 {
@@ -291,6 +290,18 @@ impl From<mindset_connectors::Error> for IngestError {
 }
 
 impl IngestError {
+    /// 422 for the events `publish::prepare` refused, each named by index and type.
+    pub(crate) fn refused(events: &[CanonicalEvent], rejected: &[(usize, String)]) -> IngestError {
+        IngestError::EventsRefused {
+            reasons: rejected
+                .iter()
+                .map(|(i, reason)| {
+                    format!("event {i} ({}): {reason}", events[*i].payload.type_name())
+                })
+                .collect(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         use mindset_connectors::Error as C;
         match self {
@@ -530,7 +541,7 @@ async fn amazon_notification(
 #[cfg(test)]
 mod tests {
     use mindset_pipeline::{Log, embedded::EmbeddedLog};
-    use mindset_schemas::{CanonicalEvent, RawPayload, examples};
+    use mindset_schemas::examples;
 
     use super::*;
 

@@ -55,7 +55,7 @@ use mindset_pipeline::{
     shell::{DLQ_APP, DLQ_AT, DLQ_REASON, DLQ_SOURCE},
 };
 use mindset_schemas::EncodeError;
-use mindset_topics::{EntityKey, KeyCodec, RAW_PAYLOADS, RAW_PAYLOADS_DLQ, ValueCodec};
+use mindset_topics::{RAW_PAYLOADS, RAW_PAYLOADS_DLQ};
 
 pub use cursor::{Cursor, CursorStore};
 
@@ -599,11 +599,8 @@ impl Batch {
             return Ok(());
         }
         let raw = &n.raw;
-        self.raws.push(Record::new(
-            EntityKey::new(&raw.tenant_id, &raw.raw_id).encode_key(),
-            raw.encode_value().map_err(PollError::Encode)?,
-            raw.received_at,
-        ));
+        self.raws
+            .push(crate::ingest::raw_record(raw).map_err(PollError::Encode)?);
         for (_, (topic, records)) in by_topic {
             for r in records {
                 publish::add(&mut self.events, topic, r);
