@@ -34,6 +34,66 @@ pub struct Polarity {
     pub score: f32,
 }
 
+/// The seven emotion labels (Ekman's six plus neutral), in this order wherever scores are an array:
+/// the labels of emotion-english-distilroberta-base, so a user's converted checkpoint maps one to one.
+pub const EMOTIONS: [&str; 7] = [
+    "anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise",
+];
+
+/// A probability per label of [`EMOTIONS`] (they sum to 1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Emotions {
+    pub scores: [f32; 7],
+}
+
+impl Emotions {
+    /// The label with the highest score and that score.
+    pub fn dominant(&self) -> (&'static str, f32) {
+        let (i, s) = self
+            .scores
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f32::MIN),
+                |best, (i, &s)| if s > best.1 { (i, s) } else { best },
+            );
+        (EMOTIONS[i], s)
+    }
+}
+
+/// The Big Five traits, in this order wherever traits are an array.
+pub const TRAITS: [&str; 5] = [
+    "openness",
+    "conscientiousness",
+    "extraversion",
+    "agreeableness",
+    "neuroticism",
+];
+
+/// What one text says about its writer's Big Five traits. A customer's trait scores are the
+/// weight-averaged signals of all their texts (enrich accumulates them), so each text's part in a
+/// score is its `weight` and `signal`, and `cues` say why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraitEvidence {
+    /// Per trait, in [-1, 1]: where this text places its writer, from low (-1) to high (+1).
+    pub signal: [f32; 5],
+    /// Per trait, ≥ 0: how much the text says about the trait (0: nothing, so it leaves the score).
+    pub weight: [f32; 5],
+    /// The strongest cues behind the signals, strongest first.
+    pub cues: Vec<Cue>,
+}
+
+/// One reason a text moved a trait: the item or cue it matched and its share of the signal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cue {
+    /// Index into [`TRAITS`].
+    pub trait_index: u8,
+    /// What matched, e.g. an IPIP item ("Am the life of the party.", keyed +) or a cue word.
+    pub cue: String,
+    /// Signed share of the signal: + raises the trait, - lowers it.
+    pub contribution: f32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NlpError {
     #[error(transparent)]
