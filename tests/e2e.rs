@@ -11,7 +11,10 @@ use mindset_topics::{CATALOG_EVENTS, CUSTOMER_EVENTS, ValueCodec};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_puts_every_sample_event_on_the_log_and_reads_it_back() {
     let dir = tempfile::tempdir().unwrap();
-    let report = mindset::cli::demo(true, dir.path().join("demo"))
+    // No sentiment model in this folder: nlp reads with the VADER lexicon (fast, and the same on
+    // every machine).
+    let no_model = mindset::cli::DemoModels::Use(dir.path().join("no-model"));
+    let report = mindset::cli::demo(true, dir.path().join("demo"), no_model)
         .await
         .unwrap();
     let events = generate(&GenConfig::small());
@@ -37,6 +40,17 @@ async fn demo_puts_every_sample_event_on_the_log_and_reads_it_back() {
         .filter_map(|e| e.customer_key.as_deref())
         .collect();
     assert_eq!(report.features, customers.len());
+    // nlp ran: one insight per review and per message a customer wrote.
+    let texts = events
+        .iter()
+        .filter(|e| {
+            e.payload
+                .customer_text()
+                .is_some_and(|t| !t.trim().is_empty())
+        })
+        .count();
+    assert!(texts > 0);
+    assert_eq!(report.insights, texts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

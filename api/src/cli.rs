@@ -20,7 +20,7 @@ use mindset_pipeline::{
     telemetry,
 };
 use mindset_sample_events::{GenConfig, generate, read_jsonl, write_jsonl};
-use mindset_schemas::{CanonicalEvent, CustomerFeatures};
+use mindset_schemas::{CanonicalEvent, CustomerFeatures, TextInsight};
 use mindset_topics::{TopicSpec, ValueCodec};
 
 #[derive(Parser)]
@@ -50,7 +50,7 @@ enum Command {
     },
     /// Run a stream-app (or all of them) on the configured log until Ctrl-C.
     Run {
-        /// The app: enrich.
+        /// The app: nlp or enrich.
         app: Option<String>,
         /// Run every stream-app.
         #[arg(long, conflicts_with = "app")]
@@ -93,6 +93,11 @@ enum Command {
     },
     /// Print the effective configuration.
     Config,
+    /// The NLP models: train or find them in the cache ($MINDSET_CACHE/models).
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
     /// Serve the platform webhooks (HTTP ingest) on the configured log until Ctrl-C.
     Serve {
         /// Address to listen on.
@@ -147,6 +152,13 @@ enum TopicsAction {
 }
 
 #[derive(Subcommand)]
+enum ModelsAction {
+    /// Train the sentiment model from the MiniLM weights and the VADER sentences
+    /// (`infra/fetch-nlp.sh` fetches both), with a progress bar; instant when it is cached.
+    Prepare,
+}
+
+#[derive(Subcommand)]
 enum SampleAction {
     /// Write the generated shop's events as JSON lines.
     Generate {
@@ -184,7 +196,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Demo { small, dir } => demo(small, dir).await.map(|_| ()),
+        Command::Demo { small, dir } => demo(small, dir, DemoModels::Prepare).await.map(|_| ()),
         Command::Run {
             app,
             all,
@@ -282,6 +294,11 @@ async fn run(command: Command, config: Config) -> Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::Models {
+            action: ModelsAction::Prepare,
+        } => tokio::task::spawn_blocking(crate::models::prepare)
+            .await?
+            .map(|_| ()),
         Command::Serve {
             addr,
             secrets,
@@ -475,7 +492,7 @@ pub async fn serve(
 }
 
 /// Every stream-app `mindset run` knows, in flow order.
-pub const APPS: [&str; 1] = [mindset_enrich::NAME];
+pub const APPS: [&str; 2] = [mindset_nlp::NAME, mindset_enrich::NAME];
 
 /// Run one stream-app by name.
 pub async fn run_app(
@@ -485,6 +502,9 @@ pub async fn run_app(
     shutdown: Shutdown,
 ) -> Result<RunStats> {
     let stats = match app {
+        mindset_nlp::NAME => {
+            mindset_nlp::run(log, mindset_nlp::NlpConfig::default(), opts, shutdown).await?
+        }
         mindset_enrich::NAME => {
             mindset_enrich::run(log, EnrichConfig::default(), opts, shutdown).await?
         }
@@ -583,6 +603,10 @@ async fn tail(log: &Log, topic: &str, limit: usize) -> Result<()> {
                     Ok(f) => serde_json::to_value(f)?,
                     Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
                 },
+                Some("text_insight") => match TextInsight::decode_value(&m.value) {
+                    Ok(i) => serde_json::to_value(i)?,
+                    Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
+                },
                 _ => serde_json::json!({
                     "bytes": m.value.len(),
                     "headers": m.headers.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect::<BTreeMap<_, _>>(),
@@ -614,10 +638,22 @@ pub struct DemoReport {
     pub log_file: PathBuf,
     /// Customers with a snapshot in customer.features.v1 after enrich ran.
     pub features: usize,
+    /// Records in text.insights.v1 after nlp ran.
+    pub insights: usize,
 }
 
-/// The sample shop through a fresh embedded log in `dir`: generate, publish, read back.
-pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
+/// Which sentiment model the demo's nlp step runs.
+#[derive(Debug, Clone)]
+pub enum DemoModels {
+    /// Prepare the default model first (`mindset models prepare`: trained once, then cached).
+    Prepare,
+    /// The prepared model in this folder, as it is (the VADER lexicon when there is none).
+    Use(PathBuf),
+}
+
+/// The sample shop through a fresh embedded log in `dir`: generate, publish, read back, then the
+/// stream-apps (nlp, enrich) until they have consumed everything.
+pub async fn demo(small: bool, dir: PathBuf, models: DemoModels) -> Result<DemoReport> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -741,8 +777,6 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    // The enrich stream-app, as `mindset run enrich` runs it, until it has consumed everything.
-    let t3 = Instant::now();
     let opts = RunOptions {
         stop_when_caught_up: true,
         // Everything is on the log already: short polls, so waiting is not counted as work.
@@ -750,6 +784,38 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
         batch: 10_000,
         ..RunOptions::default()
     };
+    // The nlp stream-app, as `mindset run nlp` runs it, with the sentiment model prepared first.
+    let sentiment_dir = match models {
+        DemoModels::Prepare => match tokio::task::spawn_blocking(crate::models::prepare).await? {
+            Ok(prepared) => prepared.dir,
+            Err(e) => {
+                println!(
+                    "The sentiment model could not be prepared ({e:#}); nlp reads with the VADER lexicon instead."
+                );
+                mindset_nlp::sentiment::default_dir()
+            }
+        },
+        DemoModels::Use(dir) => dir,
+    };
+    let t_nlp = Instant::now();
+    let nlp_config = mindset_nlp::NlpConfig {
+        sentiment_dir,
+        ..mindset_nlp::NlpConfig::default()
+    };
+    let nlp_stats = mindset_nlp::run(&log, nlp_config, &opts, Shutdown::new()).await?;
+    let nlp_time = t_nlp.elapsed();
+    let insights = read_topic::<TextInsight>(&log, &mindset_topics::TEXT_INSIGHTS.spec).await?;
+    println!(
+        "nlp: {} events -> {} text insights in {:.2?} ({:.0} texts/s).",
+        nlp_stats.consumed,
+        insights.len(),
+        nlp_time,
+        insights.len() as f64 / nlp_time.as_secs_f64()
+    );
+    print_insight_summary(&insights);
+
+    // The enrich stream-app, as `mindset run enrich` runs it, until it has consumed everything.
+    let t3 = Instant::now();
     let stats = run_app(mindset_enrich::NAME, &log, &opts, Shutdown::new()).await?;
     let enrich_time = t3.elapsed();
     let snapshots = latest_features(&log).await?;
@@ -772,6 +838,7 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
     let data = format!("MINDSET_DATA_DIR={}", dir.display());
     println!("  topics and sizes:    {data} {bin} topics list");
     println!("  the events:          {data} {bin} tail customer.events.v1 --limit 5");
+    println!("  text insights:       {data} {bin} tail text.insights.v1 --limit 5");
     println!("  customer features:   {data} {bin} tail customer.features.v1 --limit 5");
     println!(
         "  the same as JSONL:   {bin} sample generate{} --out shop.jsonl",
@@ -792,28 +859,86 @@ pub async fn demo(small: bool, dir: PathBuf) -> Result<DemoReport> {
             .collect(),
         log_file,
         features: snapshots.len(),
+        insights: insights.len(),
     })
 }
 
 /// The latest snapshot per customer in customer.features.v1 (what compaction keeps).
 pub async fn latest_features(log: &Log) -> Result<BTreeMap<Vec<u8>, CustomerFeatures>> {
-    let spec = &mindset_topics::CUSTOMER_FEATURES.spec;
+    latest_by_key(log, &mindset_topics::CUSTOMER_FEATURES.spec).await
+}
+
+/// The latest record per key of `spec`, decoded, read to the topic's end.
+pub async fn latest_by_key<V: ValueCodec>(
+    log: &Log,
+    spec: &'static TopicSpec,
+) -> Result<BTreeMap<Vec<u8>, V>> {
+    Ok(read_topic::<V>(log, spec).await?.into_iter().collect())
+}
+
+/// Every record of `spec` as (key, value), in log order per partition, read to the topic's end.
+pub async fn read_topic<V: ValueCodec>(
+    log: &Log,
+    spec: &'static TopicSpec,
+) -> Result<Vec<(Vec<u8>, V)>> {
     let total: u64 = log.end_offsets(spec).await?.iter().sum();
-    let mut c = log.consumer(&format!("mindset-features-{}", std::process::id()), &[spec])?;
-    let mut latest = BTreeMap::new();
-    let mut read = 0;
+    let group = format!("mindset-read-{}-{}", spec.name, std::process::id());
+    let mut c = log.consumer(&group, &[spec])?;
+    let mut out = Vec::new();
     let mut idle = 0;
-    while read < total && idle < 10 {
+    while (out.len() as u64) < total && idle < 10 {
         let batch = c.poll(20_000, Duration::from_millis(300)).await?;
         if batch.is_empty() {
             idle += 1;
         }
         for m in batch {
-            read += 1;
-            latest.insert(m.key.clone(), CustomerFeatures::decode_value(&m.value)?);
+            let v = V::decode_value(&m.value)
+                .with_context(|| format!("{}/{}@{}", m.topic, m.partition, m.offset))?;
+            out.push((m.key, v));
         }
     }
-    Ok(latest)
+    Ok(out)
+}
+
+fn print_insight_summary(insights: &[(Vec<u8>, TextInsight)]) {
+    use mindset_schemas::insights::{SentimentLabel, TextKind};
+    let (reviews, messages) = insights.iter().fold((0, 0), |(r, m), (_, i)| match i.kind {
+        TextKind::Review => (r + 1, m),
+        TextKind::Message => (r, m + 1),
+    });
+    let positive = insights
+        .iter()
+        .filter(|(_, i)| i.sentiment.label == SentimentLabel::Positive)
+        .count();
+    let mut dominant: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, i) in insights {
+        if let Some(e) = &i.emotions {
+            let a = e.to_array();
+            let best = (0..7).fold(0, |b, k| if a[k] > a[b] { k } else { b });
+            *dominant
+                .entry(mindset_schemas::insights::EmotionScores::LABELS[best])
+                .or_default() += 1;
+        }
+    }
+    println!(
+        "Texts read: {reviews} reviews and {messages} customer messages; {:.1} % positive.{}",
+        100.0 * positive as f64 / insights.len().max(1) as f64,
+        if dominant.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Dominant emotions: {}.",
+                dominant
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    if let Some((_, i)) = insights.first() {
+        println!("Models: {}.", i.models);
+    }
 }
 
 fn print_rfm_summary(snapshots: &BTreeMap<Vec<u8>, CustomerFeatures>) {

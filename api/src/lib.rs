@@ -7,4 +7,5 @@ pub mod collect;
 pub mod connect;
 pub mod import;
 pub mod ingest;
+pub mod models;
 pub mod poll;

@@ -203,6 +203,11 @@ pub async fn run<P: Processor>(
             }
         }
         for o in processor.flush(now) {
+            // A processor that finds poison only when it flushes (nlp, after its models ran)
+            // dead-letters it itself; count it as such.
+            if dlq_of.values().any(|d| d.name == o.topic.name) {
+                poison += 1;
+            }
             add(&mut outputs, o.topic, o.record);
         }
         let produced = produce_all(opts, app, &producer, outputs).await?;

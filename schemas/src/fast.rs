@@ -11,7 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::{events::*, features::CustomerFeatures};
+use crate::{
+    events::*,
+    features::{CustomerFeatures, TraitCue},
+    insights::*,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FastError(pub String);
@@ -315,6 +319,61 @@ avro_enum!(ConsentChannel {
     All
 });
 
+avro_enum!(TextKind { Review, Message });
+avro_enum!(SentimentLabel { Negative, Positive });
+avro_enum!(SentimentSource { Model, Lexicon });
+avro_enum!(Trait {
+    Openness,
+    Conscientiousness,
+    Extraversion,
+    Agreeableness,
+    Neuroticism
+});
+avro_record!(SentimentScore {
+    label,
+    score,
+    source
+});
+avro_record!(EmotionScores {
+    anger,
+    disgust,
+    fear,
+    joy,
+    neutral,
+    sadness,
+    surprise
+});
+avro_record!(BigFive {
+    openness,
+    conscientiousness,
+    extraversion,
+    agreeableness,
+    neuroticism
+});
+avro_record!(Cue {
+    trait_,
+    cue,
+    contribution
+});
+avro_record!(TraitEvidence {
+    signal,
+    weight,
+    cues
+});
+avro_record!(TextInsight {
+    event_id,
+    tenant_id,
+    customer_key,
+    occurred_at,
+    kind,
+    product_id,
+    chars,
+    sentiment,
+    emotions,
+    traits,
+    models
+});
+
 avro_record!(CustomerUpserted {
     platform_customer_id,
     email,
@@ -593,7 +652,23 @@ avro_record!(CustomerFeatures {
     p_alive,
     expected_orders_90d,
     clv_12m_minor,
+    texts,
+    sentiment_mean,
+    sentiment_recent,
+    sentiment_trend,
+    negative_share,
+    emotions,
+    dominant_emotion,
+    ocean,
+    ocean_confidence,
+    ocean_cues,
     dropped,
+});
+avro_record!(TraitCue {
+    trait_,
+    cue,
+    event_id,
+    contribution
 });
 
 impl Enc for RawPayload {

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CUSTOMER_FEATURES, DecodeError, EncodeError};
+use crate::{
+    CUSTOMER_FEATURES, DecodeError, EncodeError,
+    insights::{BigFive, EmotionScores},
+};
 
 /// A customer's feature snapshot (see the schema for each field's meaning).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +55,37 @@ pub struct CustomerFeatures {
     pub p_alive: Option<f64>,
     pub expected_orders_90d: Option<f64>,
     pub clv_12m_minor: Option<i64>,
+    #[serde(default)]
+    pub texts: i32,
+    #[serde(default)]
+    pub sentiment_mean: Option<f64>,
+    #[serde(default)]
+    pub sentiment_recent: Option<f64>,
+    #[serde(default)]
+    pub sentiment_trend: Option<f64>,
+    #[serde(default)]
+    pub negative_share: f64,
+    #[serde(default)]
+    pub emotions: Option<EmotionScores>,
+    #[serde(default)]
+    pub dominant_emotion: Option<String>,
+    #[serde(default)]
+    pub ocean: Option<BigFive>,
+    #[serde(default)]
+    pub ocean_confidence: Option<BigFive>,
+    #[serde(default)]
+    pub ocean_cues: Vec<TraitCue>,
     pub dropped: BTreeMap<String, i64>,
+}
+
+/// One cue behind a customer's trait score: which text, what matched, how much it moved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraitCue {
+    #[serde(rename = "trait")]
+    pub trait_: String,
+    pub cue: String,
+    pub event_id: String,
+    pub contribution: f64,
 }
 
 impl CustomerFeatures {

@@ -36,12 +36,14 @@ pub mod events;
 pub mod examples;
 pub mod fast;
 pub mod features;
+pub mod insights;
 
 use std::sync::LazyLock;
 
 use apache_avro::{Schema, rabin::Rabin, types::Value};
 pub use events::*;
 pub use features::CustomerFeatures;
+pub use insights::TextInsight;
 
 /// First two bytes of every single-object encoded message (Avro specification).
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -302,13 +304,29 @@ pub static RAW_PAYLOAD: LazyLock<SchemaFamily> = LazyLock::new(|| {
 pub static CUSTOMER_FEATURES: LazyLock<SchemaFamily> = LazyLock::new(|| {
     SchemaFamily::load(
         "customer_features",
-        &[(1, include_str!("../avro/customer_features/v1.avsc"))],
+        &[
+            (1, include_str!("../avro/customer_features/v1.avsc")),
+            (2, include_str!("../avro/customer_features/v2.avsc")),
+        ],
+    )
+});
+
+/// Per-text insights from the nlp stream-app (`avro/text_insight/`).
+pub static TEXT_INSIGHT: LazyLock<SchemaFamily> = LazyLock::new(|| {
+    SchemaFamily::load(
+        "text_insight",
+        &[(1, include_str!("../avro/text_insight/v1.avsc"))],
     )
 });
 
 /// Every schema family, for tooling and tests.
-pub fn families() -> [&'static SchemaFamily; 3] {
-    [&CANONICAL_EVENT, &RAW_PAYLOAD, &CUSTOMER_FEATURES]
+pub fn families() -> [&'static SchemaFamily; 4] {
+    [
+        &CANONICAL_EVENT,
+        &RAW_PAYLOAD,
+        &CUSTOMER_FEATURES,
+        &TEXT_INSIGHT,
+    ]
 }
 
 fn family_of(fingerprint: u64) -> Option<&'static str> {

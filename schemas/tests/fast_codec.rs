@@ -94,6 +94,29 @@ fn features(seed: i64) -> CustomerFeatures {
         p_alive: some.then_some(0.93),
         expected_orders_90d: None,
         clv_12m_minor: Some(i64::MIN),
+        texts: seed as i32,
+        sentiment_mean: some.then_some(-0.25),
+        sentiment_recent: some.then_some(0.5),
+        sentiment_trend: (!some).then_some(0.75),
+        negative_share: 0.5,
+        emotions: some.then(|| {
+            mindset_schemas::insights::EmotionScores::from_array([
+                0.1, 0.2, 0.1, 0.2, 0.2, 0.1, 0.1,
+            ])
+        }),
+        dominant_emotion: some.then(|| "disgust".to_owned()),
+        ocean: (!some)
+            .then(|| mindset_schemas::insights::BigFive::from_array([0.1, 0.2, 0.3, 0.4, 0.5])),
+        ocean_confidence: (!some)
+            .then(|| mindset_schemas::insights::BigFive::from_array([0.5, 0.4, 0.3, 0.2, 0.1])),
+        ocean_cues: (0..seed % 3)
+            .map(|k| mindset_schemas::features::TraitCue {
+                trait_: "openness".into(),
+                cue: format!("cue {k}"),
+                event_id: format!("e{k}"),
+                contribution: -0.5 * k as f64,
+            })
+            .collect(),
         dropped: match seed % 3 {
             0 => [("test_order".to_owned(), 2), ("x".to_owned(), 1)].into(),
             1 => [("unknown_currency".to_owned(), 7)].into(),

@@ -325,8 +325,102 @@ fn customer_features_round_trip() {
         p_alive: Some(0.93),
         expected_orders_90d: None,
         clv_12m_minor: Some(9_000),
+        texts: 3,
+        sentiment_mean: Some(0.25),
+        sentiment_recent: Some(-0.5),
+        sentiment_trend: None,
+        negative_share: 1.0 / 3.0,
+        emotions: Some(mindset_schemas::insights::EmotionScores::from_array([
+            0.1, 0.1, 0.1, 0.3, 0.2, 0.1, 0.1,
+        ])),
+        dominant_emotion: Some("joy".into()),
+        ocean: Some(mindset_schemas::insights::BigFive::from_array([
+            0.5, 0.6, 0.7, 0.4, 0.3,
+        ])),
+        ocean_confidence: None,
+        ocean_cues: vec![mindset_schemas::features::TraitCue {
+            trait_: "extraversion".into(),
+            cue: "Am the life of the party. (+)".into(),
+            event_id: "e-7".into(),
+            contribution: 0.12,
+        }],
         dropped: [("test_order".to_owned(), 2)].into(),
     };
     let bytes = f.encode().unwrap();
     assert_eq!(CustomerFeatures::decode(&bytes).unwrap(), f);
+    let via_reference: CustomerFeatures =
+        mindset_schemas::reference::decode_value(&mindset_schemas::CUSTOMER_FEATURES, &bytes)
+            .unwrap();
+    assert_eq!(via_reference, f);
+    // A v1 snapshot reads as v2 with the text fields at their defaults.
+    let v1 = mindset_schemas::CUSTOMER_FEATURES.version(1).unwrap();
+    let mut old = f.clone();
+    old.texts = 0;
+    old.sentiment_mean = None;
+    old.sentiment_recent = None;
+    old.negative_share = 0.0;
+    old.emotions = None;
+    old.dominant_emotion = None;
+    old.ocean = None;
+    old.ocean_cues = Vec::new();
+    let value = apache_avro::to_value(&old)
+        .unwrap()
+        .resolve(&v1.schema)
+        .unwrap();
+    let v1_bytes = mindset_schemas::CUSTOMER_FEATURES
+        .write_value(1, value)
+        .unwrap();
+    assert_ne!(v1_bytes[2..10], bytes[2..10], "written as v1");
+    assert_eq!(CustomerFeatures::decode(&v1_bytes).unwrap(), old);
+}
+
+fn insight(emotions: bool, traits: bool) -> TextInsight {
+    use mindset_schemas::insights::*;
+    TextInsight {
+        event_id: "e-1".into(),
+        tenant_id: "shop".into(),
+        customer_key: "email:a@b.c".into(),
+        occurred_at: 1_700_000_000_000,
+        kind: TextKind::Review,
+        product_id: Some("p-9".into()),
+        chars: 42,
+        sentiment: SentimentScore {
+            label: SentimentLabel::Negative,
+            score: -0.75,
+            source: SentimentSource::Model,
+        },
+        emotions: emotions
+            .then(|| EmotionScores::from_array([0.4, 0.1, 0.05, 0.05, 0.2, 0.15, 0.05])),
+        traits: traits.then(|| TraitEvidence {
+            signal: BigFive::from_array([0.1, -0.2, 0.3, -0.4, 0.5]),
+            weight: BigFive::from_array([0.0, 0.5, 1.0, 0.25, 0.75]),
+            cues: vec![
+                Cue {
+                    trait_: Trait::Neuroticism,
+                    cue: "Get upset easily. (+)".into(),
+                    contribution: 0.3,
+                },
+                Cue {
+                    trait_: Trait::Agreeableness,
+                    cue: "Insult people. (-)".into(),
+                    contribution: -0.2,
+                },
+            ],
+        }),
+        models: "sentiment-minilm-vader@abc;zero-shot-minilm".into(),
+    }
+}
+
+#[test]
+fn text_insight_round_trips_and_matches_apache_avro() {
+    for (e, t) in [(false, false), (true, false), (false, true), (true, true)] {
+        let i = insight(e, t);
+        let bytes = i.encode().unwrap();
+        assert_eq!(TextInsight::decode(&bytes).unwrap(), i);
+        // The hand-written codec writes what apache-avro reads with the .avsc.
+        let via_reference: TextInsight =
+            mindset_schemas::reference::decode_value(&mindset_schemas::TEXT_INSIGHT, &bytes)
+                .unwrap();
+        assert_eq!(via_reference, i);
+    }
 }

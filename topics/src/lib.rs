@@ -5,7 +5,9 @@
 
 use std::marker::PhantomData;
 
-use mindset_schemas::{CanonicalEvent, CustomerFeatures, DecodeError, EncodeError, RawPayload};
+use mindset_schemas::{
+    CanonicalEvent, CustomerFeatures, DecodeError, EncodeError, RawPayload, TextInsight,
+};
 
 /// How long records stay, or whether the topic is compacted to the latest value per key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +201,15 @@ impl ValueCodec for CustomerFeatures {
     }
 }
 
+impl ValueCodec for TextInsight {
+    fn encode_value(&self) -> Result<Vec<u8>, EncodeError> {
+        self.encode()
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        TextInsight::decode(bytes)
+    }
+}
+
 impl ValueCodec for RawPayload {
     fn encode_value(&self) -> Result<Vec<u8>, EncodeError> {
         self.encode()
@@ -317,6 +328,23 @@ pub static CUSTOMER_FEATURES: Topic<CustomerKey, CustomerFeatures> = Topic::new(
     doc: "Per-customer feature snapshots (RFM, behaviour, BG/NBD churn and value), keyed by tenant|customer.",
 });
 
+/// What the nlp stream-app read in each customer text (reviews, customers' messages): sentiment,
+/// emotions, Big Five evidence. Keyed and partitioned like [`CUSTOMER_EVENTS`], so enrich folds a
+/// customer's insights on the partition that holds the customer. Kept: re-deriving it means running
+/// the models over every text again.
+pub static TEXT_INSIGHTS: Topic<CustomerKey, TextInsight> = Topic::new(TopicSpec {
+    name: "text.insights.v1",
+    partitions: 12,
+    retention: Retention::Forever,
+    dead_letter: Some(TEXT_INSIGHTS_DLQ.spec.name),
+    value_schema: Some("text_insight"),
+    doc: "Per-text sentiment, emotions and Big Five evidence from the nlp app, keyed by tenant|customer.",
+});
+pub static TEXT_INSIGHTS_DLQ: Topic<Opaque, Opaque> = Topic::new(dlq(
+    "text.insights.v1.dlq",
+    "Poison text insights (not Avro, unknown schema, corrupt), with the reason in headers.",
+));
+
 /// Identity joins made by first-party collection (`IdentityLinked` canonical events), compacted
 /// to the latest join per key: the track API rebuilds its `anon:`/`user:` → customer map from it
 /// on start. The same events also go to [`CUSTOMER_EVENTS`], keyed by the customer joined to.
@@ -340,6 +368,8 @@ pub fn all() -> Vec<&'static TopicSpec> {
         &CATALOG_EVENTS_DLQ.spec,
         &IDENTITY_LINKS.spec,
         &CUSTOMER_FEATURES.spec,
+        &TEXT_INSIGHTS.spec,
+        &TEXT_INSIGHTS_DLQ.spec,
     ]
 }
 

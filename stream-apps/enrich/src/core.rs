@@ -8,10 +8,18 @@
 //! then paid/updated webhooks) counts once, its newest version winning; test orders, orders with
 //! a non-positive total and amounts in a currency without a configured rate are not folded in
 //! but counted per reason in the snapshot's `dropped` map.
+//!
+//! Text insights from the nlp app ([`Enrich::apply_insight`]) are kept per customer by event time
+//! and id, one per text, and summed in that order when a snapshot is made: sentiment level and
+//! trend, the emotion mix, and Big Five scores with their confidence and the cues behind them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use mindset_schemas::{CanonicalEvent, CustomerFeatures, MessageAuthor, Payload};
+use mindset_schemas::{
+    CanonicalEvent, CustomerFeatures, MessageAuthor, Payload, TextInsight,
+    features::TraitCue,
+    insights::{BigFive, EmotionScores, SentimentLabel, Trait},
+};
 
 use crate::{
     lifetime::{
@@ -22,7 +30,8 @@ use crate::{
 };
 
 const DAY_MS: f64 = 86_400_000.0;
-pub const FEATURE_VERSION: i32 = 1;
+/// 2: the text features (sentiment, emotions, Big Five) joined in.
+pub const FEATURE_VERSION: i32 = 2;
 
 /// Configuration of the core.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +128,25 @@ struct Customer {
     rating_sum: i64,
     messages: i32,
     dropped: BTreeMap<&'static str, i64>,
+    /// The customer's text insights by (event time, event id hash): one per text.
+    texts: BTreeMap<(i64, u128), Text>,
 }
+
+/// What enrich keeps of one text insight.
+#[derive(Debug, Clone, PartialEq)]
+struct Text {
+    event_id: String,
+    score: f64,
+    negative: bool,
+    emotions: Option<[f64; 7]>,
+    /// Per trait (signal, weight), and the cues (trait, cue, contribution).
+    traits: Option<([(f64, f64); 5], Vec<(Trait, String, f64)>)>,
+}
+
+/// Prior weight of the trait confidence: a trait's confidence is Σweight / (Σweight + this).
+const TRAIT_PRIOR_WEIGHT: f64 = 2.0;
+/// Cues kept per trait in a snapshot.
+const CUES_PER_TRAIT: usize = 2;
 
 /// The values a customer contributes to the shop's sketches (buyers only).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -556,10 +583,47 @@ impl Enrich {
         out
     }
 
+    /// Fold one text insight in (from `text.insights.v1`). An insight repeated (same event id)
+    /// changes nothing; an insight may arrive before its customer's events do.
+    pub fn apply_insight(&mut self, i: &TextInsight) -> Applied {
+        let id = id_hash(&i.event_id);
+        let shop = self.shop(&i.tenant_id);
+        let c = shop.customers.entry(i.customer_key.clone()).or_default();
+        if c.texts.contains_key(&(i.occurred_at, id)) {
+            return Applied::Duplicate;
+        }
+        let traits = i.traits.as_ref().map(|t| {
+            let (s, w) = (t.signal.to_array(), t.weight.to_array());
+            let per_trait = std::array::from_fn(|k| (s[k].clamp(-1.0, 1.0), w[k].max(0.0)));
+            let cues = t
+                .cues
+                .iter()
+                .map(|c| (c.trait_, c.cue.clone(), c.contribution))
+                .collect();
+            (per_trait, cues)
+        });
+        c.texts.insert(
+            (i.occurred_at, id),
+            Text {
+                event_id: i.event_id.clone(),
+                score: i.sentiment.score,
+                negative: i.sentiment.label == SentimentLabel::Negative,
+                emotions: i.emotions.map(|e| e.to_array()),
+                traits,
+            },
+        );
+        Applied::Customer
+    }
+
     /// The customer's snapshot as of the shop clock.
     pub fn features(&self, tenant: &str, customer: &str) -> Option<CustomerFeatures> {
         let shop = self.shops.get(tenant)?;
         let c = shop.customers.get(customer)?;
+        if c.events == 0 {
+            // Only insights so far: the customer's events are still to come.
+            return None;
+        }
+        let text = text_features(&c.texts);
         let orders = c.orders.len() as i32;
         let mut times: Vec<i64> = c.orders.values().map(|o| o.at).collect();
         times.sort_unstable();
@@ -702,6 +766,16 @@ impl Enrich {
             p_alive,
             expected_orders_90d,
             clv_12m_minor,
+            texts: c.texts.len() as i32,
+            sentiment_mean: text.sentiment_mean,
+            sentiment_recent: text.sentiment_recent,
+            sentiment_trend: text.sentiment_trend,
+            negative_share: text.negative_share,
+            emotions: text.emotions,
+            dominant_emotion: text.dominant_emotion,
+            ocean: text.ocean,
+            ocean_confidence: text.ocean_confidence,
+            ocean_cues: text.ocean_cues,
             dropped: c
                 .dropped
                 .iter()
@@ -710,3 +784,126 @@ impl Enrich {
         })
     }
 }
+
+/// The text part of a snapshot.
+#[derive(Default)]
+struct TextFeatures {
+    sentiment_mean: Option<f64>,
+    sentiment_recent: Option<f64>,
+    sentiment_trend: Option<f64>,
+    negative_share: f64,
+    emotions: Option<EmotionScores>,
+    dominant_emotion: Option<String>,
+    ocean: Option<BigFive>,
+    ocean_confidence: Option<BigFive>,
+    ocean_cues: Vec<TraitCue>,
+}
+
+/// Sums over the texts in key order (event time, id), so the result does not depend on the
+/// order insights arrived in.
+fn text_features(texts: &BTreeMap<(i64, u128), Text>) -> TextFeatures {
+    let n = texts.len();
+    if n == 0 {
+        return TextFeatures::default();
+    }
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let scores: Vec<f64> = texts.values().map(|t| t.score).collect();
+    let recent_from = n.saturating_sub(3);
+    let sentiment_recent = mean(&scores[recent_from..]);
+    let sentiment_trend = (n >= 4).then(|| sentiment_recent - mean(&scores[..recent_from]));
+
+    let mixes: Vec<[f64; 7]> = texts.values().filter_map(|t| t.emotions).collect();
+    let emotions = (!mixes.is_empty()).then(|| {
+        let mut sum = [0.0; 7];
+        for m in &mixes {
+            for (s, v) in sum.iter_mut().zip(m) {
+                *s += v;
+            }
+        }
+        EmotionScores::from_array(sum.map(|s| s / mixes.len() as f64))
+    });
+    let dominant_emotion = emotions.map(|e| {
+        const NEUTRAL: usize = 4;
+        let a = e.to_array();
+        let best = (0..7)
+            .filter(|&k| k != NEUTRAL)
+            .fold(0, |b, k| if a[k] > a[b] { k } else { b });
+        let label = if a[best] >= 0.15 { best } else { NEUTRAL };
+        EmotionScores::LABELS[label].to_owned()
+    });
+
+    let mut weighted = [0.0f64; 5];
+    let mut weights = [0.0f64; 5];
+    let mut any_traits = false;
+    let mut cues: [Vec<TraitCue>; 5] = Default::default();
+    for t in texts.values() {
+        let Some((per_trait, text_cues)) = &t.traits else {
+            continue;
+        };
+        any_traits = true;
+        for (k, (signal, weight)) in per_trait.iter().enumerate() {
+            weighted[k] += weight * signal;
+            weights[k] += weight;
+        }
+        for (tr, cue, contribution) in text_cues {
+            let k = Trait::ALL
+                .iter()
+                .position(|a| a == tr)
+                .expect("every trait is listed");
+            cues[k].push(TraitCue {
+                trait_: TRAIT_NAMES[k].to_owned(),
+                cue: cue.clone(),
+                event_id: t.event_id.clone(),
+                contribution: per_trait[k].1 * contribution,
+            });
+        }
+    }
+    let (ocean, ocean_confidence, ocean_cues) = if any_traits {
+        let score = std::array::from_fn(|k| {
+            if weights[k] > 0.0 {
+                (0.5 + 0.5 * weighted[k] / weights[k]).clamp(0.0, 1.0)
+            } else {
+                0.5
+            }
+        });
+        let confidence = weights.map(|w| w / (w + TRAIT_PRIOR_WEIGHT));
+        let mut kept = Vec::new();
+        for mut per in cues {
+            // Largest effect first; ties broken by text and cue, for determinism.
+            per.sort_by(|a, b| {
+                b.contribution
+                    .abs()
+                    .total_cmp(&a.contribution.abs())
+                    .then_with(|| a.event_id.cmp(&b.event_id))
+                    .then_with(|| a.cue.cmp(&b.cue))
+            });
+            kept.extend(per.into_iter().take(CUES_PER_TRAIT));
+        }
+        (
+            Some(BigFive::from_array(score)),
+            Some(BigFive::from_array(confidence)),
+            kept,
+        )
+    } else {
+        (None, None, Vec::new())
+    };
+    TextFeatures {
+        sentiment_mean: Some(mean(&scores)),
+        sentiment_recent: Some(sentiment_recent),
+        sentiment_trend,
+        negative_share: texts.values().filter(|t| t.negative).count() as f64 / n as f64,
+        emotions,
+        dominant_emotion,
+        ocean,
+        ocean_confidence,
+        ocean_cues,
+    }
+}
+
+const TRAIT_NAMES: [&str; 5] = [
+    "openness",
+    "conscientiousness",
+    "extraversion",
+    "agreeableness",
+    "neuroticism",
+];

@@ -20,9 +20,10 @@ use mindset_pipeline::{
     shell::{self, Output, Poison, Processor, RunOptions, RunStats, ShellError},
     shutdown::Shutdown,
 };
-use mindset_schemas::CanonicalEvent;
+use mindset_schemas::{CanonicalEvent, TextInsight};
 use mindset_topics::{
-    CATALOG_EVENTS, CUSTOMER_EVENTS, CUSTOMER_FEATURES, CustomerKey, KeyCodec, TopicSpec,
+    CATALOG_EVENTS, CUSTOMER_EVENTS, CUSTOMER_FEATURES, CustomerKey, KeyCodec, TEXT_INSIGHTS,
+    TopicSpec,
 };
 
 use crate::core::{Applied, Enrich, EnrichConfig};
@@ -54,6 +55,14 @@ impl EnrichApp {
 
     /// Fold a record in; marks its customer changed; returns what the core did.
     pub fn fold(&mut self, msg: &Message) -> Result<Applied, Poison> {
+        if msg.topic == TEXT_INSIGHTS.spec.name {
+            let insight: TextInsight = shell::decode(msg)?;
+            let applied = self.core.apply_insight(&insight);
+            if applied == Applied::Customer {
+                self.dirty.insert((insight.tenant_id, insight.customer_key));
+            }
+            return Ok(applied);
+        }
         let ev: CanonicalEvent = shell::decode(msg)?;
         let applied = self.core.apply(&ev);
         if matches!(applied, Applied::Customer | Applied::Dropped { .. })
@@ -100,7 +109,11 @@ impl Processor for EnrichApp {
     }
 
     fn inputs(&self) -> Vec<&'static TopicSpec> {
-        vec![&CUSTOMER_EVENTS.spec, &CATALOG_EVENTS.spec]
+        vec![
+            &CUSTOMER_EVENTS.spec,
+            &CATALOG_EVENTS.spec,
+            &TEXT_INSIGHTS.spec,
+        ]
     }
 
     fn handle(&mut self, msg: &Message, _now_ms: i64) -> Result<Vec<Output>, Poison> {

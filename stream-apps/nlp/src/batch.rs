@@ -13,7 +13,10 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::{NlpError, Polarity, core::Analyzer};
+use crate::{
+    NlpError,
+    core::{Analysis, Analyze},
+};
 
 /// Bounds of one batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,15 +38,15 @@ impl Default for BatchConfig {
 
 struct Job {
     texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Polarity>, String>>,
+    reply: oneshot::Sender<Result<Vec<Analysis>, String>>,
 }
 
 /// The answer to one request, to await or wait for.
-pub struct Ticket(oneshot::Receiver<Result<Vec<Polarity>, String>>);
+pub struct Ticket(oneshot::Receiver<Result<Vec<Analysis>, String>>);
 
 impl Ticket {
     /// Blocks the current thread until the scores are ready (not for async threads).
-    pub fn wait(self) -> Result<Vec<Polarity>, NlpError> {
+    pub fn wait(self) -> Result<Vec<Analysis>, NlpError> {
         match self.0.blocking_recv() {
             Ok(answer) => answer.map_err(NlpError::Model),
             Err(_) => Err(NlpError::Model("the batching thread stopped".into())),
@@ -51,7 +54,7 @@ impl Ticket {
     }
 
     /// Awaits the scores.
-    pub async fn scores(self) -> Result<Vec<Polarity>, NlpError> {
+    pub async fn scores(self) -> Result<Vec<Analysis>, NlpError> {
         match self.0.await {
             Ok(answer) => answer.map_err(NlpError::Model),
             Err(_) => Err(NlpError::Model("the batching thread stopped".into())),
@@ -61,29 +64,41 @@ impl Ticket {
 
 /// Handle to the batching thread; dropping it stops the thread once queued requests are answered.
 pub struct Batcher {
+    models: String,
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Batcher {
-    /// Starts the thread. `make` builds the analyzer on that thread (a model is loaded where it runs).
+    /// Starts the thread. `make` builds the analyzer on that thread (a model is loaded where it
+    /// runs); returns once it is built.
     pub fn spawn<A, F>(config: BatchConfig, make: F) -> Batcher
     where
-        A: Analyzer,
+        A: Analyze,
         F: FnOnce() -> A + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Job>();
+        let (built, described) = mpsc::sync_channel::<String>(1);
         let thread = std::thread::Builder::new()
             .name("nlp-batcher".into())
             .spawn(move || {
                 let analyzer = make();
+                let _ = built.send(analyzer.describe());
                 run(&analyzer, &rx, config)
             })
             .expect("spawning the batching thread");
+        // A `make` that panicked leaves no description; its requests then report the stopped thread.
+        let models = described.recv().unwrap_or_default();
         Batcher {
+            models,
             tx: Some(tx),
             thread: Some(thread),
         }
+    }
+
+    /// The models the thread runs ([`Analyze::describe`]).
+    pub fn models(&self) -> &str {
+        &self.models
     }
 
     /// Queues texts for scoring; the ticket yields one score per text, in order.
@@ -105,7 +120,7 @@ impl Drop for Batcher {
     }
 }
 
-fn run(analyzer: &dyn Analyzer, rx: &mpsc::Receiver<Job>, config: BatchConfig) {
+fn run(analyzer: &dyn Analyze, rx: &mpsc::Receiver<Job>, config: BatchConfig) {
     let max_batch = config.max_batch.max(1);
     let mut pending: Option<Job> = None;
     loop {
@@ -145,16 +160,16 @@ fn run(analyzer: &dyn Analyzer, rx: &mpsc::Receiver<Job>, config: BatchConfig) {
     }
 }
 
-fn answer(analyzer: &dyn Analyzer, jobs: Vec<Job>) {
+fn answer(analyzer: &dyn Analyze, jobs: Vec<Job>) {
     let texts: Vec<&str> = jobs
         .iter()
         .flat_map(|j| j.texts.iter().map(String::as_str))
         .collect();
-    match analyzer.sentiment(&texts) {
+    match analyzer.analyze(&texts) {
         Ok(scores) if scores.len() == texts.len() => {
             let mut scores = scores.into_iter();
             for job in jobs {
-                let mine: Vec<Polarity> = scores.by_ref().take(job.texts.len()).collect();
+                let mine: Vec<Analysis> = scores.by_ref().take(job.texts.len()).collect();
                 let _ = job.reply.send(Ok(mine));
             }
         }

@@ -1,7 +1,8 @@
-//! The nlp stream-app: one [`Insight`] per text (sentiment now; emotions and OCEAN traits will be
-//! further fields of it). Sentiment comes from a MiniLM model Mindset fine-tunes itself on the VADER
+//! The nlp stream-app: one insight per customer text (sentiment, emotions, Big Five evidence) to
+//! `text.insights.v1`. Sentiment comes from a MiniLM model Mindset fine-tunes itself on the VADER
 //! human-rated sentences ([`sentiment`]), or from the VADER lexicon ([`lexicon`]) when that model has
-//! not been prepared.
+//! not been prepared. [`core`] is the pure part; [`NlpApp`] is its shell on the log, with the
+//! models on the batching thread of [`batch`].
 
 pub mod batch;
 pub mod core;
@@ -11,6 +12,9 @@ pub mod encoder;
 pub mod lexicon;
 pub mod probe;
 pub mod sentiment;
+
+mod app;
+pub use app::{NlpApp, NlpConfig, run, to_record};
 
 use std::path::{Path, PathBuf};
 
@@ -138,5 +142,14 @@ pub fn load_analyzer(dir: &Path) -> Box<dyn core::Analyzer> {
             tracing::warn!(error = %e, "sentiment model unavailable; falling back to the VADER lexicon");
             Box::new(lexicon::Lexicon::new())
         }
+    }
+}
+
+/// The models the app runs: the sentiment analyzer of [`load_analyzer`]; emotions and traits are
+/// read when their models are available.
+pub fn load_models(sentiment_dir: &Path) -> core::Models {
+    core::Models {
+        sentiment: load_analyzer(sentiment_dir),
+        reader: None,
     }
 }

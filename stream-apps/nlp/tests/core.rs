@@ -9,7 +9,7 @@ use std::{
 use mindset_nlp::{
     Label, NlpError, Polarity,
     batch::{BatchConfig, Batcher},
-    core::{Analyzer, Nlp, Source, TextInput},
+    core::{Analyzer, Nlp, Source, TextInput, TextKind},
     lexicon::Lexicon,
 };
 
@@ -19,6 +19,8 @@ fn input(id: &str, text: &str) -> TextInput {
         tenant_id: "shop-1".into(),
         customer_key: Some("email:a@example.com".into()),
         occurred_at: 1_700_000_000_000,
+        kind: TextKind::Review,
+        product_id: Some("p-1".into()),
         text: text.into(),
     }
 }
@@ -139,7 +141,8 @@ fn batcher_groups_requests_within_bounds_and_answers_each_in_order() {
     let lex = Lexicon::new();
     for h in handles {
         let (t, got) = h.join().unwrap();
-        assert_eq!(got.unwrap(), lex.classify_all(&texts(t)));
+        let got: Vec<Polarity> = got.unwrap().into_iter().map(|a| a.sentiment).collect();
+        assert_eq!(got, lex.classify_all(&texts(t)));
     }
     let sizes = sizes.lock().unwrap().clone();
     assert_eq!(sizes.iter().sum::<usize>(), 72);
