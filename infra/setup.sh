@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Mindset needs on a fresh Debian machine, idempotently:
 # the C toolchain pieces librdkafka's build uses (cmake, curl, OpenSSL, SASL, zlib headers),
-# with --broker (what the tests need) Chromium, the node packages of tests/collect (real Segment and
-# browser clients of the track API) and the tansu Kafka-protocol broker, and with --nlp the CPU
-# libtorch that stream-apps/nlp links (infra/fetch-libtorch.sh; about 440 MB) plus its model
-# weights and data (infra/fetch-nlp.sh), all cached under $HOME/.cache/mindset. Prints the
-# `export` lines a build needs.
+# the CPU libtorch that stream-apps/nlp and so the `mindset` binary link (infra/fetch-libtorch.sh;
+# about 440 MB) plus the model weights and data (infra/fetch-nlp.sh), and with --broker (what the
+# tests need) Chromium, the node packages of tests/collect (real Segment and browser clients of the
+# track API) and the tansu Kafka-protocol broker, all cached under $HOME/.cache/mindset. Prints the
+# `export` lines a build needs. (`--nlp` is accepted and changes nothing: the NLP parts are always
+# fetched, since every build links libtorch.)
 source "$(dirname "$0")/lib.sh"
 
 need_apt=()
@@ -40,12 +41,11 @@ fi
 for arg in "$@"; do
   case "$arg" in
     --broker) "$(dirname "$0")/install-tansu.sh" >/dev/null ;;
-    --nlp)
-      "$(dirname "$0")/fetch-libtorch.sh"
-      "$(dirname "$0")/fetch-nlp.sh"
-      ;;
-    *) log "unknown option $arg (expected --broker, --nlp)"; exit 2 ;;
+    --nlp) ;;
+    *) log "unknown option $arg (expected --broker)"; exit 2 ;;
   esac
 done
+"$(dirname "$0")/fetch-libtorch.sh"
+"$(dirname "$0")/fetch-nlp.sh"
 # Builds are cached across clones (CI runs in a fresh clone every time).
 echo "export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MINDSET_CACHE/target}"

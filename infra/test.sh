@@ -3,7 +3,7 @@
 # fmt, clippy -D warnings and every test, including the Kafka conformance suite against tansu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(bash infra/setup.sh --broker --nlp)"
+eval "$(bash infra/setup.sh --broker)"
 source infra/lib.sh
 
 started_here=""
