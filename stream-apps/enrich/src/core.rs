@@ -139,9 +139,11 @@ struct Text {
     score: f64,
     negative: bool,
     emotions: Option<[f64; 7]>,
-    /// Per trait (signal, weight), and the cues (trait, cue, contribution).
-    traits: Option<([(f64, f64); 5], Vec<(Trait, String, f64)>)>,
+    traits: Option<TextTraits>,
 }
+
+/// Per trait (signal, weight), and the cues (trait, cue, contribution).
+type TextTraits = ([(f64, f64); 5], Vec<(Trait, String, f64)>);
 
 /// Prior weight of the trait confidence: a trait's confidence is Σweight / (Σweight + this).
 const TRAIT_PRIOR_WEIGHT: f64 = 2.0;
