@@ -662,6 +662,7 @@ avro_record!(CustomerFeatures {
     ocean,
     ocean_confidence,
     ocean_cues,
+    merged_into,
     dropped,
 });
 avro_record!(TraitCue {

@@ -75,6 +75,8 @@ pub struct CustomerFeatures {
     pub ocean_confidence: Option<BigFive>,
     #[serde(default)]
     pub ocean_cues: Vec<TraitCue>,
+    #[serde(default)]
+    pub merged_into: Option<String>,
     pub dropped: BTreeMap<String, i64>,
 }
 

@@ -117,6 +117,7 @@ fn features(seed: i64) -> CustomerFeatures {
                 contribution: -0.5 * k as f64,
             })
             .collect(),
+        merged_into: (seed == 3).then(|| "email:b@c.d".to_owned()),
         dropped: match seed % 3 {
             0 => [("test_order".to_owned(), 2), ("x".to_owned(), 1)].into(),
             1 => [("unknown_currency".to_owned(), 7)].into(),

@@ -344,6 +344,7 @@ fn customer_features_round_trip() {
             event_id: "e-7".into(),
             contribution: 0.12,
         }],
+        merged_into: None,
         dropped: [("test_order".to_owned(), 2)].into(),
     };
     let bytes = f.encode().unwrap();

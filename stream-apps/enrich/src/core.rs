@@ -9,6 +9,12 @@
 //! a non-positive total and amounts in a currency without a configured rate are not folded in
 //! but counted per reason in the snapshot's `dropped` map.
 //!
+//! Identity: an `IdentityLinked` event joins its `from_key` (an anonymous browser, a user id) to the
+//! customer it is keyed by. The joined key's state is absorbed into that customer, and its later
+//! events and insights are folded there; its own snapshot then only says where it went
+//! (`merged_into`). Absorbing is a union (sums, sets, min/max, newest order version), so the
+//! result is the same whether a key's events arrive before or after its join.
+//!
 //! Text insights from the nlp app ([`Enrich::apply_insight`]) are kept per customer by event time
 //! and id, one per text, and summed in that order when a snapshot is made: sentiment level and
 //! trend, the emotion mix, and Big Five scores with their confidence and the cues behind them.
@@ -160,6 +166,50 @@ struct Contribution {
 }
 
 impl Customer {
+    /// Takes in another key's state (an identity join): the union of the two.
+    fn absorb(&mut self, o: Customer) {
+        if o.events > 0 {
+            if self.events == 0 {
+                self.first_seen = o.first_seen;
+                self.last_seen = o.last_seen;
+            } else {
+                self.first_seen = self.first_seen.min(o.first_seen);
+                self.last_seen = self.last_seen.max(o.last_seen);
+            }
+        }
+        self.events += o.events;
+        for (id, order) in o.orders {
+            match self.orders.get(&id) {
+                Some(existing) if existing.version >= order.version => {}
+                _ => {
+                    self.orders.insert(id, order);
+                }
+            }
+        }
+        for (id, refund) in o.refunds {
+            // The same refund from two keys: keep one, whichever order they came in.
+            let kept = self.refunds.entry(id).or_insert_with(|| refund.clone());
+            if refund > *kept {
+                *kept = refund;
+            }
+        }
+        self.carts.extend(o.carts);
+        self.checkouts_started.extend(o.checkouts_started);
+        self.checkouts_completed.extend(o.checkouts_completed);
+        self.views += o.views;
+        self.searches += o.searches;
+        for (h, n) in self.hours.iter_mut().zip(o.hours) {
+            *h += n;
+        }
+        self.reviews += o.reviews;
+        self.rating_sum += o.rating_sum;
+        self.messages += o.messages;
+        for (reason, n) in o.dropped {
+            *self.dropped.entry(reason).or_default() += n;
+        }
+        self.texts.extend(o.texts);
+    }
+
     /// The customer's purchase history for BG/NBD and Gamma-Gamma, in days and shop-currency
     /// major units, observed up to `clock`.
     fn summary(&self, clock: i64, exponent: i32) -> Option<CustomerSummary> {
@@ -211,6 +261,10 @@ struct Shop {
     models: Option<Models>,
     /// Orders folded in since the last fit.
     orders_since_fit: u64,
+    /// Identity joins: a key to the key it was joined to (followed until a key joined to nothing).
+    aliases: HashMap<String, String>,
+    /// Keys whose state was absorbed into another customer, with that state's last event time.
+    merged: HashMap<String, i64>,
 }
 
 /// A shop's fitted lifetime models.
@@ -254,7 +308,42 @@ impl Shop {
             prices: money_sketch(),
             models: None,
             orders_since_fit: 0,
+            aliases: HashMap::new(),
+            merged: HashMap::new(),
         }
+    }
+
+    /// The customer a key's activity is counted under: the end of its chain of joins.
+    fn resolve<'a>(&'a self, key: &'a str) -> &'a str {
+        let mut at = key;
+        // A chain is short; the bound only guards against a cycle slipping in.
+        for _ in 0..64 {
+            match self.aliases.get(at) {
+                Some(next) if next != at => at = next,
+                _ => break,
+            }
+        }
+        at
+    }
+
+    /// Joins `from` to `to`: records the alias and absorbs `from`'s state (if any) into the
+    /// customer `to` resolves to. A join that would close a cycle changes nothing.
+    fn join(&mut self, from: &str, to: &str) -> bool {
+        let target = self.resolve(to).to_owned();
+        if self.resolve(from) == target {
+            return false;
+        }
+        self.aliases.insert(from.to_owned(), to.to_owned());
+        if let Some(absorbed) = self.customers.remove(from) {
+            let target_state = self.customers.entry(target).or_default();
+            let before = (absorbed.contribution(), target_state.contribution());
+            self.merged.insert(from.to_owned(), absorbed.last_seen);
+            target_state.absorb(absorbed);
+            let after = target_state.contribution();
+            self.update_sketches(before.0, None);
+            self.update_sketches(before.1, after);
+        }
+        true
     }
 
     fn update_sketches(&mut self, old: Option<Contribution>, new: Option<Contribution>) {
@@ -348,9 +437,14 @@ impl Enrich {
             self.apply_catalog(tenant, ev);
             return Applied::Catalog;
         }
-        let Some(customer) = ev.customer_key.as_deref() else {
+        let Some(key) = ev.customer_key.as_deref() else {
             return Applied::NoCustomer;
         };
+        if let Payload::IdentityLinked(link) = &ev.payload {
+            self.shop(tenant).join(&link.from_key, key);
+        }
+        let resolved = self.shops[tenant].resolve(key).to_owned();
+        let customer = resolved.as_str();
 
         // Amounts in the shop currency, or why not.
         let shop_currency = self.shops[tenant].currency.as_str();
@@ -456,8 +550,7 @@ impl Enrich {
                     c.hours[hour] += 1;
                 }
             }
-            // Identity links are resolved by readers across keys (projections); this customer's
-            // own behaviour does not change.
+            // A join was applied above; it is not behaviour.
             Payload::CustomerUpserted(_)
             | Payload::IdentityLinked(_)
             | Payload::ConsentChanged(_)
@@ -585,12 +678,21 @@ impl Enrich {
         out
     }
 
+    /// The customer a key's activity is counted under (itself unless it was joined to another).
+    pub fn resolve(&self, tenant: &str, key: &str) -> String {
+        match self.shops.get(tenant) {
+            Some(shop) => shop.resolve(key).to_owned(),
+            None => key.to_owned(),
+        }
+    }
+
     /// Fold one text insight in (from `text.insights.v1`). An insight repeated (same event id)
     /// changes nothing; an insight may arrive before its customer's events do.
     pub fn apply_insight(&mut self, i: &TextInsight) -> Applied {
         let id = id_hash(&i.event_id);
         let shop = self.shop(&i.tenant_id);
-        let c = shop.customers.entry(i.customer_key.clone()).or_default();
+        let customer = shop.resolve(&i.customer_key).to_owned();
+        let c = shop.customers.entry(customer).or_default();
         if c.texts.contains_key(&(i.occurred_at, id)) {
             return Applied::Duplicate;
         }
@@ -620,6 +722,11 @@ impl Enrich {
     /// The customer's snapshot as of the shop clock.
     pub fn features(&self, tenant: &str, customer: &str) -> Option<CustomerFeatures> {
         let shop = self.shops.get(tenant)?;
+        if !shop.customers.contains_key(customer)
+            && let Some(&as_of) = shop.merged.get(customer)
+        {
+            return Some(merged_marker(shop, tenant, customer, as_of));
+        }
         let c = shop.customers.get(customer)?;
         if c.events == 0 {
             // Only insights so far: the customer's events are still to come.
@@ -778,6 +885,7 @@ impl Enrich {
             ocean: text.ocean,
             ocean_confidence: text.ocean_confidence,
             ocean_cues: text.ocean_cues,
+            merged_into: None,
             dropped: c
                 .dropped
                 .iter()
@@ -909,3 +1017,64 @@ const TRAIT_NAMES: [&str; 5] = [
     "agreeableness",
     "neuroticism",
 ];
+
+/// The last snapshot of a key joined to another customer: it only says where its activity went.
+fn merged_marker(shop: &Shop, tenant: &str, key: &str, as_of: i64) -> CustomerFeatures {
+    CustomerFeatures {
+        tenant_id: tenant.to_owned(),
+        customer_key: key.to_owned(),
+        feature_version: FEATURE_VERSION,
+        as_of,
+        shop_clock: shop.clock,
+        events: 0,
+        first_seen: as_of,
+        last_seen: as_of,
+        shop_currency: shop.currency.clone(),
+        orders: 0,
+        first_order_at: None,
+        last_order_at: None,
+        monetary_minor: 0,
+        avg_order_value_minor: 0,
+        units: 0,
+        avg_basket_units: 0.0,
+        categories: 0,
+        discount_order_share: 0.0,
+        refunds: 0,
+        refunded_minor: 0,
+        return_rate: 0.0,
+        carts: 0,
+        checkouts_started: 0,
+        checkouts_completed: 0,
+        cart_abandonment_rate: 0.0,
+        product_views: 0,
+        searches: 0,
+        browse_to_buy: 0.0,
+        mean_days_between_orders: None,
+        active_hour: -1,
+        night_share: 0.0,
+        reviews: 0,
+        mean_rating: None,
+        messages: 0,
+        recency_days: 0.0,
+        r_score: 1,
+        f_score: 1,
+        m_score: 1,
+        spend_percentile: 0.0,
+        price_tier: -1.0,
+        p_alive: None,
+        expected_orders_90d: None,
+        clv_12m_minor: None,
+        texts: 0,
+        sentiment_mean: None,
+        sentiment_recent: None,
+        sentiment_trend: None,
+        negative_share: 0.0,
+        emotions: None,
+        dominant_emotion: None,
+        ocean: None,
+        ocean_confidence: None,
+        ocean_cues: Vec::new(),
+        merged_into: Some(shop.resolve(key).to_owned()),
+        dropped: BTreeMap::new(),
+    }
+}

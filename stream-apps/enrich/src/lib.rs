@@ -20,7 +20,7 @@ use mindset_pipeline::{
     shell::{self, Output, Poison, Processor, RunOptions, RunStats, ShellError},
     shutdown::Shutdown,
 };
-use mindset_schemas::{CanonicalEvent, TextInsight};
+use mindset_schemas::{CanonicalEvent, Payload, TextInsight};
 use mindset_topics::{
     CATALOG_EVENTS, CUSTOMER_EVENTS, CUSTOMER_FEATURES, CustomerKey, KeyCodec, TEXT_INSIGHTS,
     TopicSpec,
@@ -59,16 +59,23 @@ impl EnrichApp {
             let insight: TextInsight = shell::decode(msg)?;
             let applied = self.core.apply_insight(&insight);
             if applied == Applied::Customer {
-                self.dirty.insert((insight.tenant_id, insight.customer_key));
+                let customer = self.core.resolve(&insight.tenant_id, &insight.customer_key);
+                self.dirty.insert((insight.tenant_id, customer));
             }
             return Ok(applied);
         }
         let ev: CanonicalEvent = shell::decode(msg)?;
         let applied = self.core.apply(&ev);
         if matches!(applied, Applied::Customer | Applied::Dropped { .. })
-            && let Some(customer) = ev.customer_key
+            && let Some(key) = &ev.customer_key
         {
-            self.dirty.insert((ev.tenant_id, customer));
+            let customer = self.core.resolve(&ev.tenant_id, key);
+            if let Payload::IdentityLinked(link) = &ev.payload {
+                // The joined key's last snapshot says where it went (if it had one).
+                self.dirty
+                    .insert((ev.tenant_id.clone(), link.from_key.clone()));
+            }
+            self.dirty.insert((ev.tenant_id.clone(), customer));
         }
         Ok(applied)
     }
