@@ -1,7 +1,8 @@
 //! No input makes a connector panic. Random bytes and truncated documents are refused with an
 //! error; mutated fixtures (bit flips, truncations, splices, deleted and duplicated ranges,
 //! hostile tokens) either fail cleanly or give events the pipeline accepts. The bounded
-//! mutation runs (20,000 inputs per platform, fixed seeds) stand in CI for the `fuzz/` targets.
+//! mutation runs (20,000 inputs per platform, fixed seeds) are repeatable; the coverage-guided
+//! `fuzz/` targets (infra/fuzz.sh, also in CI) go further in a bounded time.
 
 #[path = "platforms/support.rs"]
 mod support;
