@@ -6,7 +6,7 @@
 //! (`"AmazonOrderId":"<id>"`), else a fixed id.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use mindset_connectors::amazon;
 use mindset_connectors_fuzz::{check, check_event, context, headers, owner, split};
 
@@ -57,4 +57,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(!change.amazon_order_id.trim().is_empty(), "{change:?}");
         }
     }
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    mindset_connectors_fuzz::mutate(data, size, max_size, seed)
 });

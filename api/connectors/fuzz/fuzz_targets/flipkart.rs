@@ -3,7 +3,7 @@
 //! notification headers instead: the body's first line is `X_Authorization`, the rest `X_Date`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use mindset_connectors::{
     Headers,
     flipkart::{self, NotificationAuth},
@@ -32,4 +32,8 @@ fuzz_target!(|data: &[u8]| {
     let headers = headers();
     let ctx = context(&headers, &owner);
     check(&kind, body, &flipkart::normalise(&kind, body, &ctx));
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    mindset_connectors_fuzz::mutate(data, size, max_size, seed)
 });

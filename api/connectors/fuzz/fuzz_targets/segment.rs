@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use libfuzzer_sys::fuzz_target;
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use mindset_connectors::segment::{self, Call, Links};
 use mindset_connectors_fuzz::{check, context, headers, owner, split};
 
@@ -36,4 +36,8 @@ fuzz_target!(|data: &[u8]| {
     for (from, to) in links.made() {
         assert_ne!(from, to, "{call}: a key joined to itself");
     }
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    mindset_connectors_fuzz::mutate(data, size, max_size, seed)
 });

@@ -2,7 +2,7 @@
 //! never panics, and what it accepts keeps the connectors' contract.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use mindset_connectors::shopify;
 use mindset_connectors_fuzz::{check, context, headers, owner, split};
 
@@ -11,4 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let headers = headers();
     let ctx = context(&headers, &owner);
     check(&topic, body, &shopify::normalise(&topic, body, &ctx));
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    mindset_connectors_fuzz::mutate(data, size, max_size, seed)
 });

@@ -3,7 +3,7 @@
 //! is refused by `verify` unless it is the creation ping.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use mindset_connectors::woocommerce::{self, Delivery};
 use mindset_connectors_fuzz::{check, context, headers, owner, split};
 
@@ -19,4 +19,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(Delivery::Signed) => panic!("an unsigned body passed verify"),
         Err(e) => assert!(e.is_authentication(), "{e}"),
     }
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    mindset_connectors_fuzz::mutate(data, size, max_size, seed)
 });

@@ -119,3 +119,163 @@ pub fn check_raw(topic: &str, raw: &RawPayload) {
         "{topic}: the raw payload's round trip changed it"
     );
 }
+
+/// The targets' mutator: half the time libFuzzer's own byte-level mutations; otherwise, when the
+/// body (or one of Amazon's `---`-separated pages) is JSON, one structural change of the kind a
+/// platform can send and a byte flip rarely makes: a value swapped for a hostile one (zero,
+/// negative, huge, empty, wrong type, odd dates and currencies), a key removed, a list emptied,
+/// shortened or grown by a copy of its first item. The result stays valid JSON, so it reaches the
+/// mapping code behind the parser's syntax checks.
+pub fn mutate(data: &mut [u8], size: usize, max_size: usize, seed: u32) -> usize {
+    let mut rng = Rng(u64::from(seed));
+    if rng.below(2) == 0 {
+        return libfuzzer_sys::fuzzer_mutate(data, size, max_size);
+    }
+    let Some(out) = mutate_json(&data[..size], &mut rng) else {
+        return libfuzzer_sys::fuzzer_mutate(data, size, max_size);
+    };
+    if out.len() > max_size {
+        return libfuzzer_sys::fuzzer_mutate(data, size, max_size);
+    }
+    data[..out.len()].copy_from_slice(&out);
+    out.len()
+}
+
+const PAGE_BREAK: &[u8] = b"\n---\n";
+
+fn mutate_json(input: &[u8], rng: &mut Rng) -> Option<Vec<u8>> {
+    let newline = input.iter().position(|&b| b == b'\n')?;
+    let (topic, body) = (&input[..=newline], &input[newline + 1..]);
+    let mut pages: Vec<&[u8]> = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.windows(PAGE_BREAK.len()).position(|w| w == PAGE_BREAK) {
+        pages.push(&rest[..i]);
+        rest = &rest[i + PAGE_BREAK.len()..];
+    }
+    pages.push(rest);
+    let pick = rng.below(pages.len());
+    let mut value: serde_json::Value = serde_json::from_slice(pages[pick]).ok()?;
+    let nodes = count(&value);
+    mutate_node(&mut value, rng.below(nodes), rng);
+    let changed = serde_json::to_vec(&value).ok()?;
+    let mut out = topic.to_vec();
+    for (i, page) in pages.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(PAGE_BREAK);
+        }
+        out.extend_from_slice(if i == pick { &changed } else { page });
+    }
+    Some(out)
+}
+
+fn count(v: &serde_json::Value) -> usize {
+    1 + match v {
+        serde_json::Value::Array(a) => a.iter().map(count).sum(),
+        serde_json::Value::Object(m) => m.values().map(count).sum(),
+        _ => 0,
+    }
+}
+
+/// Change node number `k` (pre-order) of `v`; returns how many nodes were passed.
+fn mutate_node(v: &mut serde_json::Value, k: usize, rng: &mut Rng) -> usize {
+    use serde_json::Value;
+    if k == 0 {
+        match v {
+            Value::Array(a) if !a.is_empty() && rng.below(2) == 0 => match rng.below(3) {
+                0 => a.clear(),
+                1 => {
+                    a.remove(rng.below(a.len()));
+                }
+                _ => a.push(a[0].clone()),
+            },
+            Value::Object(m) if !m.is_empty() && rng.below(2) == 0 => {
+                let key = m.keys().nth(rng.below(m.len())).cloned();
+                if let Some(key) = key {
+                    m.remove(&key);
+                }
+            }
+            _ => *v = hostile(rng),
+        }
+        return 1;
+    }
+    let mut passed = 1;
+    let children: Vec<&mut Value> = match v {
+        Value::Array(a) => a.iter_mut().collect(),
+        Value::Object(m) => m.values_mut().collect(),
+        _ => Vec::new(),
+    };
+    for child in children {
+        let n = count(child);
+        if k < passed + n {
+            return passed + mutate_node(child, k - passed, rng);
+        }
+        passed += n;
+    }
+    passed
+}
+
+fn hostile(rng: &mut Rng) -> serde_json::Value {
+    use serde_json::{Value, json};
+    const TEXT: &[&str] = &[
+        "",
+        " ",
+        "0",
+        "-1",
+        "0.001",
+        "1e400",
+        "99999999999999999999.99",
+        "NaN",
+        "1969-12-31T23:59:59Z",
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999+14:00",
+        "2026-02-30",
+        "Tue, 19 May 2015 09:02:15 GMT",
+        "JPY",
+        "KWD",
+        "XXX",
+        "usd",
+        "COD",
+        "CANCELLED",
+        "a|b",
+        "\u{0}",
+        "é",
+        "<b>&amp;</b>",
+        "@",
+        "x@",
+    ];
+    match rng.below(12) {
+        0 => json!(0),
+        1 => json!(-1),
+        2 => json!(i64::MAX),
+        3 => json!(i64::MIN),
+        4 => json!(u64::MAX),
+        5 => json!(1e308),
+        6 => json!(-0.5),
+        7 => Value::Null,
+        8 => json!(rng.below(2) == 0),
+        9 => json!([]),
+        10 => json!({}),
+        _ => json!(TEXT[rng.below(TEXT.len())]),
+    }
+}
+
+/// splitmix64, seeded by libFuzzer.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
