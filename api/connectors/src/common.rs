@@ -602,6 +602,14 @@ impl<'c, 'a> Out<'c, 'a> {
         });
     }
 
+    /// Say why a list gave no events when it is empty (a poller's last page, a shipment without
+    /// items): `what` names what the list holds.
+    pub fn note_if_empty(&mut self, len: usize, what: &str) {
+        if len == 0 {
+            self.note(format!("{}: no {what}", self.topic));
+        }
+    }
+
     pub fn finish(self, raw_ids: &[String], body: &[u8]) -> Normalised {
         Normalised {
             raw: raw_payload(self.platform, &self.topic, raw_ids, body, self.ctx),

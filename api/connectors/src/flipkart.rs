@@ -275,6 +275,7 @@ pub fn normalise(kind: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalise
     let mut out = Out::new(ctx, P, kind)?;
     if kind == "shipments" {
         let page: Shipments = parse_json(P, kind, body)?;
+        out.note_if_empty(page.shipments.len(), "shipments in the page");
         let mut raw_ids = Vec::new();
         for s in &page.shipments {
             let id = out
@@ -338,6 +339,9 @@ fn shipment_orders(
     items: &[OrderItem],
     fallback_time: Option<i64>,
 ) -> Result<(), Error> {
+    if items.is_empty() {
+        out.note(format!("shipment {shipment_id}: no order items"));
+    }
     let mut orders: Vec<(String, Vec<&OrderItem>)> = Vec::new();
     for item in items {
         let order_id = out

@@ -395,7 +395,10 @@ pub fn normalise(
                 "Product Added" | "Product Removed" => match p.product_id()? {
                     None => None,
                     Some(product_id) => {
-                        let q = p.quantity("quantity")?.unwrap_or(1).abs();
+                        let q = p.quantity("quantity")?.unwrap_or(1);
+                        let q = q.checked_abs().ok_or_else(|| {
+                            p.invalid("properties.quantity", format!("{q} is out of range"))
+                        })?;
                         Some(Payload::CartItemChanged(CartItemChanged {
                             cart_id: p.id("cart_id")?,
                             product_id,
@@ -412,10 +415,8 @@ pub fn normalise(
                     None => None,
                     Some(cart_id) => {
                         let lines = p.cart_lines(&currency)?;
-                        let total_minor = lines
-                            .iter()
-                            .map(|l| l.unit_price_minor * i64::from(l.quantity))
-                            .sum();
+                        let total_minor =
+                            p.lines_total(lines.iter().map(|l| (l.unit_price_minor, l.quantity)))?;
                         Some(Payload::CartUpdated(CartUpdated {
                             cart_id,
                             currency: currency.clone(),
@@ -432,10 +433,9 @@ pub fn normalise(
                         let total_minor =
                             match p.first_money(&["total", "revenue", "value"], &currency)? {
                                 Some(t) => t,
-                                None => lines
-                                    .iter()
-                                    .map(|l| l.unit_price_minor * i64::from(l.quantity))
-                                    .sum(),
+                                None => p.lines_total(
+                                    lines.iter().map(|l| (l.unit_price_minor, l.quantity)),
+                                )?,
                             };
                         Some(Payload::CheckoutStarted(CheckoutStarted {
                             checkout_id,
@@ -451,20 +451,26 @@ pub fn normalise(
                     None => None,
                     Some(order_id) => {
                         let lines = p.order_lines(&currency)?;
-                        let line_sum: i64 = lines
-                            .iter()
-                            .map(|l| l.unit_price_minor * i64::from(l.quantity))
-                            .sum();
+                        let line_sum =
+                            p.lines_total(lines.iter().map(|l| (l.unit_price_minor, l.quantity)))?;
                         let discount_minor = p.money("discount", &currency)?.unwrap_or(0);
                         let shipping_minor = p.money("shipping", &currency)?.unwrap_or(0);
                         let tax_minor = p.money("tax", &currency)?.unwrap_or(0);
                         let subtotal_minor = p.money("subtotal", &currency)?.unwrap_or(line_sum);
-                        let total_minor = match p
-                            .first_money(&["total", "revenue", "value"], &currency)?
-                        {
-                            Some(t) => t,
-                            None => subtotal_minor - discount_minor + shipping_minor + tax_minor,
-                        };
+                        let total_minor =
+                            match p.first_money(&["total", "revenue", "value"], &currency)? {
+                                Some(t) => t,
+                                None => subtotal_minor
+                                    .checked_sub(discount_minor)
+                                    .and_then(|t| t.checked_add(shipping_minor))
+                                    .and_then(|t| t.checked_add(tax_minor))
+                                    .ok_or_else(|| {
+                                        p.invalid(
+                                            "properties.total",
+                                            "subtotal - discount + shipping + tax overflows",
+                                        )
+                                    })?,
+                            };
                         Some(Payload::OrderPlaced(OrderPlaced {
                             order_id,
                             order_number: None,
@@ -494,16 +500,19 @@ pub fn normalise(
                         let lines: Vec<RefundLine> = p
                             .order_lines(&currency)?
                             .into_iter()
-                            .map(|l| RefundLine {
-                                product_id: l.product_id,
-                                quantity: l.quantity,
-                                amount_minor: l.unit_price_minor * i64::from(l.quantity),
+                            .map(|l| {
+                                Ok(RefundLine {
+                                    amount_minor: p
+                                        .lines_total([(l.unit_price_minor, l.quantity)])?,
+                                    product_id: l.product_id,
+                                    quantity: l.quantity,
+                                })
                             })
-                            .collect();
+                            .collect::<Result<_, Error>>()?;
                         let amount_minor =
                             match p.first_money(&["total", "revenue", "value"], &currency)? {
                                 Some(t) => t,
-                                None => lines.iter().map(|l| l.amount_minor).sum(),
+                                None => p.lines_total(lines.iter().map(|l| (l.amount_minor, 1)))?,
                             };
                         Some(Payload::OrderRefunded(OrderRefunded {
                             order_id,
@@ -873,6 +882,18 @@ impl<'m> Fields<'m> {
             });
         }
         Ok(lines)
+    }
+
+    /// Σ unit price × quantity over `(unit price, quantity)` pairs; a total that does not fit in
+    /// 64 bits is refused rather than wrapped.
+    fn lines_total(&self, lines: impl IntoIterator<Item = (i64, i32)>) -> Result<i64, Error> {
+        lines
+            .into_iter()
+            .try_fold(0i64, |total, (unit, quantity)| {
+                unit.checked_mul(i64::from(quantity))
+                    .and_then(|amount| total.checked_add(amount))
+            })
+            .ok_or_else(|| self.invalid("properties.products", "price × quantity overflows"))
     }
 
     fn cart_lines(&self, currency: &str) -> Result<Vec<CartLine>, Error> {

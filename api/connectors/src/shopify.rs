@@ -99,6 +99,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/orders" => {
             let page: OrdersPage = parse_json(P, topic, body)?;
+            out.note_if_empty(page.orders.len(), "orders in the page");
             let mut ids = Vec::new();
             for order in &page.orders {
                 ids.extend(order_events(&mut out, order)?);
@@ -115,6 +116,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/refunds" => {
             let page: RefundsPage = parse_json(P, topic, body)?;
+            out.note_if_empty(page.refunds.len(), "refunds in the page");
             let mut ids = Vec::new();
             for refund in &page.refunds {
                 ids.extend(standalone_refund(&mut out, refund)?);
@@ -127,6 +129,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/customers" => {
             let page: CustomersPage = parse_json(P, topic, body)?;
+            out.note_if_empty(page.customers.len(), "customers in the page");
             let mut ids = Vec::new();
             for customer in &page.customers {
                 ids.extend(customer_page_entry(&mut out, customer)?);
@@ -143,6 +146,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/checkouts" => {
             let page: CheckoutsPage = parse_json(P, topic, body)?;
+            out.note_if_empty(page.checkouts.len(), "checkouts in the page");
             let mut ids = Vec::new();
             for checkout in &page.checkouts {
                 ids.extend(checkout_events(&mut out, checkout)?);

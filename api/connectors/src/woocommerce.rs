@@ -145,6 +145,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/orders" => {
             let page: Vec<Order> = parse_json(P, topic, body)?;
+            out.note_if_empty(page.len(), "orders in the page");
             let mut ids = Vec::new();
             for order in &page {
                 ids.extend(order_events(&mut out, order)?);
@@ -157,6 +158,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/customers" => {
             let page: Vec<Customer> = parse_json(P, topic, body)?;
+            out.note_if_empty(page.len(), "customers in the page");
             let mut ids = Vec::new();
             for customer in &page {
                 ids.extend(customer_event(&mut out, customer)?);
@@ -169,6 +171,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/products" => {
             let page: Vec<Product> = parse_json(P, topic, body)?;
+            out.note_if_empty(page.len(), "products in the page");
             let mut ids = Vec::new();
             for product in &page {
                 ids.extend(product_events(&mut out, product)?);
@@ -181,6 +184,7 @@ pub fn normalise(topic: &str, body: &[u8], ctx: &Context<'_>) -> Result<Normalis
         }
         "rest/products/reviews" => {
             let page: Vec<Review> = parse_json(P, topic, body)?;
+            out.note_if_empty(page.len(), "reviews in the page");
             let mut ids = Vec::new();
             for review in &page {
                 ids.extend(review_event(&mut out, review)?);

@@ -1,7 +1,8 @@
 //! No input makes a connector panic. Random bytes and truncated documents are refused with an
 //! error; mutated fixtures (bit flips, truncations, splices, deleted and duplicated ranges,
 //! hostile tokens) either fail cleanly or give events the pipeline accepts. The bounded
-//! mutation runs (20,000 inputs per platform, fixed seeds) stand in CI for the `fuzz/` targets.
+//! mutation runs (20,000 inputs per platform, fixed seeds) are repeatable; the coverage-guided
+//! `fuzz/` targets (infra/fuzz.sh, also in CI) go further in a bounded time.
 
 #[path = "platforms/support.rs"]
 mod support;
@@ -687,4 +688,67 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
             }),
         ]
     })
+}
+
+/// Found by `fuzz/` (segment target): track API amounts whose line totals or order total do not
+/// fit in 64 bits panicked on overflow (and would have wrapped in a release build); a quantity of
+/// i32::MIN did the same in `Product Added`. They are refused with the field named.
+#[test]
+fn track_api_totals_that_overflow_are_refused() {
+    let ctx = ctx().with_shop_currency("USD");
+    let huge = "52111133331311111"; // 5.2e18 minor units: one fits in an i64, two do not
+    let two = serde_json::json!([
+        {"product_id": "p-1", "price": huge},
+        {"product_id": "p-2", "price": huge}
+    ]);
+    let cases = [
+        (
+            "Checkout Started",
+            serde_json::json!({"order_id": "o-2", "products": two}),
+            "properties.products",
+        ),
+        (
+            "Cart Viewed",
+            serde_json::json!({"cart_id": "c-1", "products": [{"product_id": "p-1", "price": huge, "quantity": 2}]}),
+            "properties.products",
+        ),
+        (
+            "Order Completed",
+            serde_json::json!({"order_id": "o-1", "products": two}),
+            "properties.products",
+        ),
+        (
+            "Order Completed",
+            serde_json::json!({"order_id": "o-1", "subtotal": huge, "shipping": huge}),
+            "properties.total",
+        ),
+        (
+            "Order Refunded",
+            serde_json::json!({"order_id": "o-1", "products": two}),
+            "properties.products",
+        ),
+        (
+            "Product Added",
+            serde_json::json!({"product_id": "p-1", "cart_id": "c-1", "quantity": i32::MIN}),
+            "properties.quantity",
+        ),
+    ];
+    for (event, properties, field) in cases {
+        let body = serde_json::to_vec(
+            &serde_json::json!({"event": event, "anonymousId": "a-1", "properties": properties}),
+        )
+        .unwrap();
+        match segment_normalise("track", &body, &ctx) {
+            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{event}"),
+            other => panic!("{event}: expected a refusal naming {field}, got {other:?}"),
+        }
+    }
+    // One such amount alone still maps.
+    let body = serde_json::to_vec(
+        &serde_json::json!({"event": "Checkout Started", "anonymousId": "a-1",
+        "properties": {"order_id": "o-2", "products": [{"product_id": "p-1", "price": huge}]}}),
+    )
+    .unwrap();
+    let n = segment_normalise("track", &body, &ctx).unwrap();
+    assert_eq!(types(&n), ["CheckoutStarted"]);
 }

@@ -1,30 +1,18 @@
-//! Any bytes, under any topic shopify handles: `normalise` returns, never panics.
+//! Any body under any topic (`<topic>\n<body>`, see `src/lib.rs`): `shopify::normalise` returns,
+//! never panics, and what it accepts keeps the connectors' contract.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mindset_connectors::{Context, shopify};
-
-const TOPICS: &[&str] = &[
-    "orders/create",
-    "orders/updated",
-    "refunds/create",
-    "customers/update",
-    "checkouts/update",
-    "carts/update",
-    "customers/redact",
-    "customers/data_request",
-    "shop/redact",
-    "rest/orders",
-    "rest/customers",
-    "rest/checkouts",
-    "rest/refunds",
-];
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
+use mindset_connectors::shopify;
+use mindset_connectors_fuzz::{check, context, headers, owner, split};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else {
-        return;
-    };
-    let topic = TOPICS[usize::from(pick) % TOPICS.len()];
-    let ctx = Context::new("fuzz", 1).with_shop_currency("USD");
-    let _ = shopify::normalise(topic, body, &ctx);
+    let (topic, body) = split(data);
+    let headers = headers();
+    let ctx = context(&headers, &owner);
+    check(&topic, body, &shopify::normalise(&topic, body, &ctx));
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    mindset_connectors_fuzz::mutate(data, size, max_size, seed)
 });

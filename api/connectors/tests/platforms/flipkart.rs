@@ -365,3 +365,27 @@ fn a_shipment_with_two_orders_gives_two_events() {
         Some("guest:flipkart:OD200000000000000001")
     );
 }
+
+/// Found by `fuzz/` (flipkart target): a `shipment_created` whose `orderItems` is missing, and an
+/// empty shipments page, gave no events and no note.
+#[test]
+fn a_shipment_without_order_items_says_why_it_gives_no_events() {
+    let n = normalise(
+        "notification",
+        br#"{"eventType":"shipment_created","timestamp":"2026-01-05T10:20:30+05:30","shipmentId":"S-1","attributes":{"updatedAt":"2026-01-05T10:20:29+05:30"}}"#,
+    );
+    assert!(n.events.is_empty());
+    assert_eq!(n.note.as_deref(), Some("shipment S-1: no order items"));
+    let n = normalise(
+        "shipments",
+        br#"{"shipments":[{"shipmentId":"S-2","orderItems":null}]}"#,
+    );
+    assert!(n.events.is_empty());
+    assert_eq!(n.note.as_deref(), Some("shipment S-2: no order items"));
+    let n = normalise("shipments", br#"{"shipments":[]}"#);
+    assert!(n.events.is_empty());
+    assert_eq!(
+        n.note.as_deref(),
+        Some("shipments: no shipments in the page")
+    );
+}

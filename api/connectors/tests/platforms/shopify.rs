@@ -843,3 +843,35 @@ fn malformed_bodies_say_where() {
         Err(Error::BadTenant(_))
     ));
 }
+
+/// Found by `fuzz/` (shopify target): an empty REST page gave no events and no note.
+#[test]
+fn an_empty_rest_page_says_why_it_gives_no_events() {
+    for (kind, body, note) in [
+        (
+            "rest/orders",
+            r#"{"orders":[]}"#,
+            "rest/orders: no orders in the page",
+        ),
+        (
+            "rest/refunds",
+            r#"{"refunds":[]}"#,
+            "rest/refunds: no refunds in the page",
+        ),
+        (
+            "rest/customers",
+            r#"{"customers":[]}"#,
+            "rest/customers: no customers in the page",
+        ),
+        (
+            "rest/checkouts",
+            r#"{"checkouts":[]}"#,
+            "rest/checkouts: no checkouts in the page",
+        ),
+    ] {
+        let n = normalise(kind, body.as_bytes());
+        assert!(n.events.is_empty(), "{kind}");
+        assert_eq!(n.note.as_deref(), Some(note));
+        assert_eq!(n.raw.body, body.as_bytes());
+    }
+}

@@ -601,3 +601,21 @@ fn deletions_coupons_and_unknown_topics() {
     let err = woocommerce::normalise("order.created", b"[1, 2]", &ctx()).unwrap_err();
     assert!(matches!(err, Error::Malformed { .. }), "{err}");
 }
+
+/// Found by `fuzz/` (woocommerce target): an empty REST page gave no events and no note.
+#[test]
+fn an_empty_rest_page_says_why_it_gives_no_events() {
+    for (kind, what) in [
+        ("rest/orders", "orders"),
+        ("rest/customers", "customers"),
+        ("rest/products", "products"),
+        ("rest/products/reviews", "reviews"),
+    ] {
+        let n = normalise(kind, b"[]");
+        assert!(n.events.is_empty(), "{kind}");
+        assert_eq!(
+            n.note.as_deref(),
+            Some(format!("{kind}: no {what} in the page").as_str())
+        );
+    }
+}
