@@ -313,6 +313,11 @@ impl Shop {
         }
     }
 
+    /// Whether `key` was joined to another key (the common case, no, is one hash lookup).
+    fn joined(&self, key: &str) -> bool {
+        !self.aliases.is_empty() && self.aliases.contains_key(key)
+    }
+
     /// The customer a key's activity is counted under: the end of its chain of joins.
     fn resolve<'a>(&'a self, key: &'a str) -> &'a str {
         let mut at = key;
@@ -443,8 +448,10 @@ impl Enrich {
         if let Payload::IdentityLinked(link) = &ev.payload {
             self.shop(tenant).join(&link.from_key, key);
         }
-        let resolved = self.shops[tenant].resolve(key).to_owned();
-        let customer = resolved.as_str();
+        let resolved = self.shops[tenant]
+            .joined(key)
+            .then(|| self.shops[tenant].resolve(key).to_owned());
+        let customer = resolved.as_deref().unwrap_or(key);
 
         // Amounts in the shop currency, or why not.
         let shop_currency = self.shops[tenant].currency.as_str();
@@ -679,10 +686,10 @@ impl Enrich {
     }
 
     /// The customer a key's activity is counted under (itself unless it was joined to another).
-    pub fn resolve(&self, tenant: &str, key: &str) -> String {
+    pub fn resolve<'a>(&'a self, tenant: &str, key: &'a str) -> &'a str {
         match self.shops.get(tenant) {
-            Some(shop) => shop.resolve(key).to_owned(),
-            None => key.to_owned(),
+            Some(shop) if shop.joined(key) => shop.resolve(key),
+            _ => key,
         }
     }
 

@@ -59,7 +59,10 @@ impl EnrichApp {
             let insight: TextInsight = shell::decode(msg)?;
             let applied = self.core.apply_insight(&insight);
             if applied == Applied::Customer {
-                let customer = self.core.resolve(&insight.tenant_id, &insight.customer_key);
+                let customer = self
+                    .core
+                    .resolve(&insight.tenant_id, &insight.customer_key)
+                    .to_owned();
                 self.dirty.insert((insight.tenant_id, customer));
             }
             return Ok(applied);
@@ -67,15 +70,17 @@ impl EnrichApp {
         let ev: CanonicalEvent = shell::decode(msg)?;
         let applied = self.core.apply(&ev);
         if matches!(applied, Applied::Customer | Applied::Dropped { .. })
-            && let Some(key) = &ev.customer_key
+            && let Some(key) = ev.customer_key
         {
-            let customer = self.core.resolve(&ev.tenant_id, key);
-            if let Payload::IdentityLinked(link) = &ev.payload {
+            if let Payload::IdentityLinked(link) = ev.payload {
                 // The joined key's last snapshot says where it went (if it had one).
-                self.dirty
-                    .insert((ev.tenant_id.clone(), link.from_key.clone()));
+                self.dirty.insert((ev.tenant_id.clone(), link.from_key));
             }
-            self.dirty.insert((ev.tenant_id.clone(), customer));
+            let customer = match self.core.resolve(&ev.tenant_id, &key) {
+                k if k == key => key,
+                joined => joined.to_owned(),
+            };
+            self.dirty.insert((ev.tenant_id, customer));
         }
         Ok(applied)
     }
