@@ -65,6 +65,7 @@ use mindset_pipeline::Producer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use super::AccessTokens;
 use super::{
     Answer, CursorStore, Decision, Http, Object, PollError, PollSettings, PollStats, Progress,
     check_base, file_page, finish_resource, raw_headers, snippet,
@@ -206,33 +207,6 @@ impl FlipkartConfig {
 // ---------------------------------------------------------------------------------------------
 // OAuth
 
-/// The access token, kept between polls (pass the same value to every [`poll_once`]).
-#[derive(Default)]
-pub struct AccessTokens {
-    current: Option<Token>,
-    /// Token requests answered so far.
-    pub exchanges: u32,
-}
-
-struct Token {
-    value: HeaderValue,
-    /// Epoch milliseconds, by the settings' clock.
-    expires_at_ms: i64,
-}
-
-impl std::fmt::Debug for AccessTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessTokens")
-            .field("cached", &self.current.is_some())
-            .field(
-                "expires_at_ms",
-                &self.current.as_ref().map(|t| t.expires_at_ms),
-            )
-            .field("exchanges", &self.exchanges)
-            .finish()
-    }
-}
-
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -276,62 +250,49 @@ pub fn token_request_url(token_url: &str) -> String {
     )
 }
 
-impl AccessTokens {
-    pub fn new() -> AccessTokens {
-        AccessTokens::default()
+/// A token with more than the margin left: the cached one, else a new token request.
+async fn token(
+    tokens: &mut AccessTokens,
+    config: &FlipkartConfig,
+    http: &mut Http,
+) -> Result<HeaderValue, PollError> {
+    let now = (config.settings.clock)();
+    if let Some((t, _)) = tokens.fresh(now, config.refresh_margin) {
+        return Ok(t);
     }
-
-    async fn get(
-        &mut self,
-        config: &FlipkartConfig,
-        http: &mut Http,
-    ) -> Result<HeaderValue, PollError> {
-        let now = (config.settings.clock)();
-        let margin = config.refresh_margin.as_millis() as i64;
-        if let Some(t) = &self.current
-            && now + margin < t.expires_at_ms
-        {
-            return Ok(t.value.clone());
-        }
-        let uri: Uri = token_request_url(&config.token_url)
-            .parse()
-            .map_err(|e| PollError::Config(format!("flipkart token URL: {e}")))?;
-        let basic = basic_auth(&config.app_id, &config.app_secret).map_err(PollError::Config)?;
-        let answer = http
-            .get(&uri, &[(AUTHORIZATION, basic)], TOKEN_PATH)
-            .await?;
-        if !answer.status.is_success() {
-            let status = answer.status.as_u16();
-            let message = match serde_json::from_slice::<TokenRefusal>(&answer.body) {
-                Ok(r) if r.error.is_some() || r.error_description.is_some() => format!(
-                    "{}: {}",
-                    r.error.unwrap_or_default(),
-                    r.error_description.unwrap_or_default()
-                ),
-                _ => snippet(&answer.body),
-            };
-            return Err(PollError::Unauthorized {
-                platform: PLATFORM,
-                status,
-                path: TOKEN_PATH.to_owned(),
-                message: format!("the client-credentials token request was refused: {message}"),
-            });
-        }
-        let protocol = |reason: String| PollError::Protocol {
-            platform: PLATFORM,
-            path: TOKEN_PATH.to_owned(),
-            reason,
+    let uri: Uri = token_request_url(&config.token_url)
+        .parse()
+        .map_err(|e| PollError::Config(format!("flipkart token URL: {e}")))?;
+    let basic = basic_auth(&config.app_id, &config.app_secret).map_err(PollError::Config)?;
+    let answer = http
+        .get(&uri, &[(AUTHORIZATION, basic)], TOKEN_PATH)
+        .await?;
+    if !answer.status.is_success() {
+        let status = answer.status.as_u16();
+        let message = match serde_json::from_slice::<TokenRefusal>(&answer.body) {
+            Ok(r) if r.error.is_some() || r.error_description.is_some() => format!(
+                "{}: {}",
+                r.error.unwrap_or_default(),
+                r.error_description.unwrap_or_default()
+            ),
+            _ => snippet(&answer.body),
         };
-        let (token, expires_in) = read_token_answer(&answer.body).map_err(protocol)?;
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| protocol("the access token is not a valid header value".into()))?;
-        self.exchanges += 1;
-        self.current = Some(Token {
-            value: value.clone(),
-            expires_at_ms: now.saturating_add(expires_in.saturating_mul(1_000) as i64),
+        return Err(PollError::Unauthorized {
+            platform: PLATFORM,
+            status,
+            path: TOKEN_PATH.to_owned(),
+            message: format!("the client-credentials token request was refused: {message}"),
         });
-        Ok(value)
     }
+    let protocol = |reason: String| PollError::Protocol {
+        platform: PLATFORM,
+        path: TOKEN_PATH.to_owned(),
+        reason,
+    };
+    let (token, expires_in) = read_token_answer(&answer.body).map_err(protocol)?;
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| protocol("the access token is not a valid header value".into()))?;
+    Ok(tokens.keep(value, now, expires_in).0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,7 +429,7 @@ impl Run<'_> {
     ) -> Result<Answer, PollError> {
         let mut refreshed = false;
         loop {
-            let token = self.tokens.get(self.config, &mut self.http).await?;
+            let token = token(self.tokens, self.config, &mut self.http).await?;
             let headers = [(AUTHORIZATION, token)];
             let answer = match post {
                 Some(body) => {
@@ -480,7 +441,7 @@ impl Run<'_> {
             };
             if answer.status == StatusCode::UNAUTHORIZED && !refreshed {
                 refreshed = true;
-                self.tokens.current = None;
+                self.tokens.forget();
                 self.notice(format!(
                     "401 on {shown}: the access token expired or was revoked; requesting a new one"
                 ));
@@ -619,9 +580,7 @@ pub async fn poll_once(
         Ok(())
     }
     .await;
-    stats.requests = run.http.requests;
-    stats.decisions = std::mem::take(&mut run.http.decisions);
-    result.map(|()| stats)
+    run.http.outcome(stats, result)
 }
 
 async fn poll_type(

@@ -443,6 +443,18 @@ impl Http {
         }
     }
 
+    /// The poll's outcome: `stats` with the requests sent and the waits decided, or the error
+    /// that stopped it.
+    pub fn outcome(
+        &mut self,
+        mut stats: PollStats,
+        result: Result<(), PollError>,
+    ) -> Result<PollStats, PollError> {
+        stats.requests = self.requests;
+        stats.decisions = std::mem::take(&mut self.decisions);
+        result.map(|()| stats)
+    }
+
     /// Wait `wait` because the platform's rate-limit header asked for it; recorded.
     pub async fn pause(&mut self, used: u32, limit: u32, wait: Duration) {
         tracing::debug!(platform = self.platform, used, limit, ?wait, "pacing");
@@ -593,6 +605,77 @@ pub(crate) fn raw_headers(platform: &str, shown: &str, answer: &Answer) -> Heade
         }
     }
     h
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access tokens
+
+/// An OAuth access token kept between polls (pass the same value to every poll of one seller):
+/// reused while more than the poller's margin of its `expires_in` is left, by the settings'
+/// clock. Amazon's LWA and Flipkart's client-credentials pollers keep theirs here.
+#[derive(Default)]
+pub struct AccessTokens {
+    current: Option<CachedToken>,
+    /// Tokens obtained so far (LWA exchanges, Flipkart token requests).
+    pub exchanges: u32,
+}
+
+struct CachedToken {
+    value: HeaderValue,
+    /// Epoch milliseconds, by the settings' clock.
+    expires_at_ms: i64,
+    /// The number of the exchange that made it.
+    exchange: u32,
+}
+
+impl std::fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokens")
+            .field("cached", &self.current.is_some())
+            .field(
+                "expires_at_ms",
+                &self.current.as_ref().map(|t| t.expires_at_ms),
+            )
+            .field("exchanges", &self.exchanges)
+            .finish()
+    }
+}
+
+impl AccessTokens {
+    pub fn new() -> AccessTokens {
+        AccessTokens::default()
+    }
+
+    /// The cached token and the number of the exchange that made it, while more than `margin`
+    /// of its life is left at `now_ms`.
+    pub(crate) fn fresh(&self, now_ms: i64, margin: Duration) -> Option<(HeaderValue, u32)> {
+        let margin = margin.as_millis() as i64;
+        self.current
+            .as_ref()
+            .filter(|t| now_ms.saturating_add(margin) < t.expires_at_ms)
+            .map(|t| (t.value.clone(), t.exchange))
+    }
+
+    /// Keep a new token, valid `expires_in_secs` from `now_ms`; returns it with its number.
+    pub(crate) fn keep(
+        &mut self,
+        value: HeaderValue,
+        now_ms: i64,
+        expires_in_secs: u64,
+    ) -> (HeaderValue, u32) {
+        self.exchanges += 1;
+        self.current = Some(CachedToken {
+            value: value.clone(),
+            expires_at_ms: now_ms.saturating_add(expires_in_secs.saturating_mul(1_000) as i64),
+            exchange: self.exchanges,
+        });
+        (value, self.exchanges)
+    }
+
+    /// Forget the cached token (the platform refused it).
+    pub(crate) fn forget(&mut self) {
+        self.current = None;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
