@@ -496,6 +496,8 @@ mod tests {
         assert_eq!(t.currency.as_deref(), Some("EUR"));
         assert!(t.shopify.is_some() && t.woocommerce.is_some());
         assert!(t.flipkart.is_some() && t.amazon.is_some());
+        let f = t.flipkart_api.as_ref().unwrap();
+        assert!(!f.app_id.is_empty() && f.api_base.is_none());
         assert_eq!(s.tenants().collect::<Vec<_>>(), ["acme"]);
     }
 
@@ -531,6 +533,27 @@ mod tests {
             assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
         }
         assert_eq!(err.problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn flipkart_api_problems_are_reported() {
+        let text = r#"
+            [tenants.fk.flipkart_api]
+            app_id = "a"
+            app_secret = " "
+            api_base = "http://api.flipkart.net/sellers"
+        "#;
+        let err = Secrets::from_toml(text, "s.toml").unwrap_err();
+        let all = err.to_string();
+        assert!(
+            all.contains("tenants.fk.flipkart_api.app_secret must not be empty"),
+            "{all}"
+        );
+        assert!(
+            all.contains("tenants.fk.flipkart_api.api_base") && all.contains("use https"),
+            "{all}"
+        );
+        assert_eq!(err.problems.len(), 2, "{all}");
     }
 
     #[test]
