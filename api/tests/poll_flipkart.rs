@@ -1066,3 +1066,61 @@ async fn paging_that_points_elsewhere_or_nowhere_stops_the_poll() {
         .unwrap();
     assert_eq!(stats.pages, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipments_the_details_call_refuses_or_leaves_out_are_filed_as_listed() {
+    let seller = Seller::new().await;
+    let (addr, mock) = mock().await;
+    {
+        let mut m = mock.lock().unwrap();
+        m.shipments = vec![
+            shipment("S-1", "OD-1", "2025-12-20T05:00:00.000Z", "APPROVED", 1.0),
+            shipment("S-2", "OD-2", "2025-12-21T05:00:00.000Z", "APPROVED", 2.0),
+            shipment("S-3", "OD-3", "2025-12-22T05:00:00.000Z", "APPROVED", 3.0),
+        ];
+        // Page one's details are refused; page two's answer leaves its shipment out.
+        m.faults.push(Fault {
+            method: "GET",
+            prefix: "/sellers/v3/shipments/S-1,S-2",
+            status: 422,
+            headers: vec![],
+            body: json!({"errors": [{"code": "INVALID", "message": "unknown shipment"}]}),
+        });
+        m.faults.push(Fault {
+            method: "GET",
+            prefix: "/sellers/v3/shipments/S-3",
+            status: 200,
+            headers: vec![],
+            body: json!({"shipments": []}),
+        });
+    }
+    let mut config = seller.config(addr);
+    config.filter_types = vec![mindset::poll::flipkart::FilterType::PreDispatch];
+    let producer = seller.log.producer().unwrap();
+    let stats = mindset::poll::flipkart::poll_once(&config, &mut AccessTokens::new(), &producer)
+        .await
+        .unwrap();
+    assert_eq!((stats.filed, stats.dead_lettered), (3, 0));
+    let n = notices(&stats.decisions);
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert!(
+        n[0].contains("422 unknown shipment; filing the 2 shipments as listed"),
+        "{}",
+        n[0]
+    );
+    assert!(
+        n[1].contains("shipment S-3 is missing from the details answer"),
+        "{}",
+        n[1]
+    );
+    let raws = seller.raws().await;
+    assert_eq!(raws.len(), 3);
+    for r in &raws {
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(
+            v["shipments"][0].get("detailed").is_none(),
+            "the listed version: {v}"
+        );
+    }
+    assert_eq!(seller.events().await.len(), 3);
+}
