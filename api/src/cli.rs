@@ -112,8 +112,8 @@ enum Command {
         public_url: Option<String>,
     },
     /// Read orders and customers from the platforms' REST APIs (backfill, missed webhooks) for
-    /// every tenant with `shopify_api`, `woocommerce_api` or `amazon_api` secrets; incremental by
-    /// cursor.
+    /// every tenant with `shopify_api`, `woocommerce_api`, `amazon_api` or `flipkart_api`
+    /// secrets; incremental by cursor.
     Poll {
         /// The tenants' secrets (TOML; see docs/platforms/secrets.example.toml).
         #[arg(long, env = crate::ingest::SECRETS_ENV)]
@@ -326,7 +326,7 @@ pub async fn poll(
     only: Option<&str>,
     every: Option<u64>,
 ) -> Result<()> {
-    use crate::poll::{PollSettings, amazon, shopify, woocommerce};
+    use crate::poll::{PollSettings, amazon, flipkart, shopify, woocommerce};
     let secrets = crate::ingest::Secrets::load(secrets)?;
     if let Some(t) = only
         && secrets.tenant(t).is_none()
@@ -339,6 +339,9 @@ pub async fn poll(
     let cursors = config.data_dir.join("cursors");
     // LWA access tokens live an hour: kept across rounds, one per tenant.
     let mut amazon_tokens: std::collections::HashMap<String, amazon::AccessTokens> =
+        std::collections::HashMap::new();
+    // Flipkart's tokens live about 60 days: kept across rounds too.
+    let mut flipkart_tokens: std::collections::HashMap<String, flipkart::AccessTokens> =
         std::collections::HashMap::new();
     let mut shutdown = Shutdown::on_signals();
     loop {
@@ -381,6 +384,18 @@ pub async fn poll(
                     let tokens = amazon_tokens.entry(tenant.to_owned()).or_default();
                     runs.push(("amazon", amazon::poll_once(&c, tokens, &producer).await));
                 }
+                if let Some(a) = &t.flipkart_api {
+                    let mut c =
+                        flipkart::FlipkartConfig::new(&a.app_id, &a.app_secret, settings.clone());
+                    if let Some(u) = &a.api_base {
+                        c.api_base = u.clone();
+                    }
+                    if let Some(u) = &a.token_url {
+                        c.token_url = u.clone();
+                    }
+                    let tokens = flipkart_tokens.entry(tenant.to_owned()).or_default();
+                    runs.push(("flipkart", flipkart::poll_once(&c, tokens, &producer).await));
+                }
                 for (platform, run) in runs {
                     polled += 1;
                     match run {
@@ -408,7 +423,7 @@ pub async fn poll(
         };
         if polled == 0 {
             bail!(
-                "no tenant has [tenants.<id>.shopify_api] or [tenants.<id>.woocommerce_api] in the secrets file"
+                "no tenant has [tenants.<id>.shopify_api], .woocommerce_api, .amazon_api or .flipkart_api in the secrets file"
             );
         }
         let Some(secs) = every else {

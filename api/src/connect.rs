@@ -7,25 +7,42 @@
 //! | `POST /api/connections` | admin bearer token | connect a store (below) |
 //! | `GET /api/connections` | admin bearer token | list (secrets shown as their last 4 characters) |
 //! | `GET /api/connections/{id}` | admin bearer token | one connection, with its backfill status |
-//! | `DELETE /api/connections/{id}` | admin bearer token | forget it (file removed, backfill stopped) |
+//! | `DELETE /api/connections/{id}` | admin bearer token | remove the webhooks it registered, stop the backfill, forget it (`?force=true`: even when a webhook could not be removed) |
 //! | `GET /api/connections/shopify/install` | Shopify query HMAC | start the OAuth install |
 //! | `GET /api/connections/shopify/callback` | Shopify query HMAC + state | finish it, store the token |
 //!
-//! **Body of `POST /api/connections`**: `tenant` (optional: derived from the host), `shop` (alias
-//! `url`, `seller_id`: a URL, a `*.myshopify.com` domain or a bare Shopify shop handle),
-//! `platform` (optional override: `shopify` / `woocommerce`), and credentials: `access_token`
-//! (Shopify), `consumer_key` + `consumer_secret` (WooCommerce), or `code` (a Shopify OAuth grant,
-//! exchanged with the configured app); `webhook_secret` (WooCommerce, generated when absent),
+//! **Body of `POST /api/connections`**: `tenant` (optional: derived from the host or the seller
+//! id), `shop` (alias `url`, `seller_id`: a URL, a `*.myshopify.com` domain or a bare Shopify shop
+//! handle; Amazon's or Flipkart's seller id), `platform` (optional override: `shopify` /
+//! `woocommerce` / `amazon` / `flipkart`), and credentials: `access_token` (Shopify),
+//! `consumer_key` + `consumer_secret` (WooCommerce), `code` (a Shopify OAuth grant, exchanged with
+//! the configured app), `client_id` + `client_secret` + `refresh_token` (Amazon SP-API, with
+//! `region` `na`/`eu`/`fe`, default `na`, and optional `marketplace_ids`), or `app_id` +
+//! `app_secret` (Flipkart); `webhook_secret` (WooCommerce, generated when absent),
 //! `register_webhooks` and `backfill` (both default `true`).
 //!
-//! **Detection**, first that fits: the explicit `platform`; a `*.myshopify.com` host; the shape of
-//! the credentials (`shpat_`/`shpca_` tokens → Shopify, `ck_`/`cs_` pairs → WooCommerce); a probe
-//! (`GET {url}/wp-json/` listing the `wc/v3` namespace → WooCommerce, `GET
-//! {url}/admin/api/<v>/shop.json` answering 200 or 401 → Shopify). Nothing fits → 422 with why.
+//! **Detection**, first that fits: the explicit `platform`; Amazon's credential shapes (a refresh
+//! token `Atzr|…` or an LWA client id `amzn1.application-oa2-client.…`); Flipkart's (`app_id` and
+//! `app_secret`); a `*.myshopify.com` host; the shape of the credentials (`shpat_`/`shpca_`
+//! tokens → Shopify, `ck_`/`cs_` pairs → WooCommerce); a probe (`GET {url}/wp-json/` listing the
+//! `wc/v3` namespace → WooCommerce, `GET {url}/admin/api/<v>/shop.json` answering 200 or 401 →
+//! Shopify). Nothing fits → 422 with why.
 //!
 //! **Validation**: Shopify `GET /admin/api/<v>/shop.json` with `X-Shopify-Access-Token`,
-//! WooCommerce `GET /wp-json/wc/v3/orders?per_page=1` with Basic auth; 401/403 → 422 and nothing
-//! is stored.
+//! WooCommerce `GET /wp-json/wc/v3/orders?per_page=1` with Basic auth; Amazon a Login with Amazon
+//! refresh-token exchange then `GET /sellers/v1/marketplaceParticipations` (the marketplaces the
+//! seller participates in become the poller's, unless `marketplace_ids` names some of them);
+//! Flipkart the client-credentials token then `POST /sellers/v3/shipments/filter` for one
+//! shipment. 401/403 (and 400 from a token endpoint) → 422 and nothing is stored.
+//!
+//! **Notifications**: Shopify and WooCommerce webhooks are registered. Amazon's notifications go
+//! through SQS or EventBridge and Flipkart's are subscribed by e-mail, so for them nothing is
+//! registered and the answer's `notifications` says what the seller has to do; the poller
+//! backfills and keeps reading.
+//!
+//! **Removal**: `DELETE` removes, on the platform, each webhook the connection registered (404
+//! counts as removed). When one cannot be removed the connection is kept, with the webhooks still
+//! to remove, and the answer is 502 with each outcome; `?force=true` forgets it anyway.
 //!
 //! **At rest**: each connection is a JSON record sealed with ChaCha20-Poly1305 (random 12-byte
 //! nonce, the connection id as associated data) in `<data_dir>/connections/<id>.bin` (nonce then
@@ -70,7 +87,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::poll::{self, PollSettings, check_base, shopify::ShopifyConfig, woocommerce::WooConfig};
+use crate::poll::{
+    self, PollSettings, amazon::AmazonConfig, check_base, flipkart::FlipkartConfig,
+    shopify::ShopifyConfig, woocommerce::WooConfig,
+};
 
 /// The environment variable holding the base64 encryption key of the stored connections.
 pub const KEY_ENV: &str = "MINDSET_CONNECTIONS_KEY";
@@ -97,6 +117,17 @@ pub const WOO_TOPICS: [&str; 5] = [
     "customer.updated",
     "product.updated",
 ];
+
+/// The Login with Amazon token endpoint.
+pub const AMAZON_LWA_URL: &str = "https://api.amazon.com/auth/o2/token";
+
+/// Flipkart's production Seller API base and token endpoint (`shared/platforms/flipkart/oauth`).
+pub const FLIPKART_API_BASE: &str = "https://api.flipkart.net/sellers";
+pub const FLIPKART_TOKEN_URL: &str = "https://api.flipkart.net/oauth-service/oauth/token";
+
+/// What a connection says about notifications when Mindset cannot register them itself.
+pub const AMAZON_NOTIFICATIONS: &str = "Amazon SP-API notifications are delivered through Amazon SQS or EventBridge, not to an HTTP endpoint Mindset could register: create a destination and subscriptions (ORDER_CHANGE) in your AWS account and forward them to /webhooks/amazon/<tenant> (docs/platforms/amazon.md). Until then the poller is the only source.";
+pub const FLIPKART_NOTIFICATIONS: &str = "Flipkart has no self-serve API to subscribe to order notifications: write to seller-api-queries@flipkart.com with your seller id, the HTTPS URL /webhooks/flipkart/<tenant> on your Mindset host and a VAPT certificate (docs/platforms/flipkart.md). Until then the poller is the only source.";
 
 /// How long an OAuth `state` nonce stays valid.
 const STATE_TTL: Duration = Duration::from_secs(600);
@@ -144,6 +175,14 @@ pub struct ConnectConfig {
     /// Template of the backfill pollers' settings (tenant and cursor directory are set per
     /// connection).
     pub poll_template: Option<PollSettings>,
+    /// The Login with Amazon token endpoint.
+    pub amazon_lwa_url: String,
+    /// Send every SP-API request to this base instead of the regional endpoint: for tests.
+    pub amazon_endpoint_override: Option<String>,
+    /// The Flipkart Seller API base (`https://api.flipkart.net/sellers`).
+    pub flipkart_api_base: String,
+    /// The Flipkart token endpoint (`https://api.flipkart.net/oauth-service/oauth/token`).
+    pub flipkart_token_url: String,
 }
 
 impl ConnectConfig {
@@ -162,6 +201,10 @@ impl ConnectConfig {
             shopify_base_override: None,
             request_timeout: Duration::from_secs(20),
             poll_template: None,
+            amazon_lwa_url: AMAZON_LWA_URL.into(),
+            amazon_endpoint_override: None,
+            flipkart_api_base: FLIPKART_API_BASE.into(),
+            flipkart_token_url: FLIPKART_TOKEN_URL.into(),
         }
     }
 }
@@ -413,6 +456,8 @@ pub enum Platform {
     Shopify,
     #[serde(rename = "woocommerce")]
     WooCommerce,
+    Amazon,
+    Flipkart,
 }
 
 impl Platform {
@@ -420,6 +465,8 @@ impl Platform {
         match self {
             Platform::Shopify => "shopify",
             Platform::WooCommerce => "woocommerce",
+            Platform::Amazon => "amazon",
+            Platform::Flipkart => "flipkart",
         }
     }
 }
@@ -437,6 +484,17 @@ pub enum Credentials {
         consumer_key: String,
         consumer_secret: String,
     },
+    /// An SP-API application's LWA client credentials and the seller's refresh token.
+    AmazonSpApi {
+        seller_id: String,
+        client_id: String,
+        client_secret: String,
+        refresh_token: String,
+        /// The marketplaces the poller reads (those the seller participates in, unless given).
+        marketplace_ids: Vec<String>,
+    },
+    /// A Flipkart seller application's id and secret (client credentials).
+    FlipkartApp { app_id: String, app_secret: String },
 }
 
 /// A webhook subscription made on connect.
@@ -497,6 +555,22 @@ impl Connection {
                 consumer_secret,
             } => {
                 json!({"consumer_key": last4(consumer_key), "consumer_secret": last4(consumer_secret)})
+            }
+            Credentials::AmazonSpApi {
+                seller_id,
+                client_id,
+                client_secret,
+                refresh_token,
+                marketplace_ids,
+            } => json!({
+                "seller_id": seller_id,
+                "client_id": last4(client_id),
+                "client_secret": last4(client_secret),
+                "refresh_token": last4(refresh_token),
+                "marketplace_ids": marketplace_ids,
+            }),
+            Credentials::FlipkartApp { app_id, app_secret } => {
+                json!({"app_id": last4(app_id), "app_secret": last4(app_secret)})
             }
         };
         json!({
@@ -591,6 +665,33 @@ impl Platforms {
         headers: &[(HeaderName, HeaderValue)],
         body: Option<&Value>,
     ) -> Result<Answer, String> {
+        let body = body.map(|v| ("application/json", Bytes::from(v.to_string())));
+        self.send_body(method, uri, headers, body).await
+    }
+
+    /// POST a form (`application/x-www-form-urlencoded`).
+    async fn send_form(
+        &self,
+        uri: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        form: String,
+    ) -> Result<Answer, String> {
+        let body = (
+            "application/x-www-form-urlencoded;charset=UTF-8",
+            Bytes::from(form),
+        );
+        self.send_body(hyper::Method::POST, uri, headers, Some(body))
+            .await
+    }
+
+    /// One request with a body of the given content type.
+    async fn send_body(
+        &self,
+        method: hyper::Method,
+        uri: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<(&str, Bytes)>,
+    ) -> Result<Answer, String> {
         let uri: Uri = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
         let mut req = hyper::Request::builder().method(method).uri(uri);
         for (k, v) in headers {
@@ -600,9 +701,9 @@ impl Platforms {
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, "mindset-connect/0.1");
         let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Full::new(Bytes::from(v.to_string()))
+            Some((content_type, bytes)) => {
+                req = req.header(header::CONTENT_TYPE, content_type);
+                Full::new(bytes)
             }
             None => Full::new(Bytes::new()),
         };
@@ -720,16 +821,39 @@ async fn get_connection(
     }
 }
 
+/// `?force=true` on DELETE: forget the connection even when a webhook could not be removed.
+fn force_flag(raw: Option<&str>) -> Result<bool, ApiError> {
+    let mut force = false;
+    for (k, v) in parse_query(raw.unwrap_or("")) {
+        match (k.as_str(), v.as_str()) {
+            ("force", "true" | "1") => force = true,
+            ("force", "false" | "0") => force = false,
+            _ => {
+                return Err(unprocessable(format!(
+                    "query {k}={v}: only force=true or force=false is understood"
+                )));
+            }
+        }
+    }
+    Ok(force)
+}
+
+/// Remove the webhooks this connection registered on the platform, then forget it. A webhook
+/// the platform no longer has (404) counts as removed. When one cannot be removed, the
+/// connection is kept with the webhooks still registered and the answer is 502 with each
+/// outcome (retry later, or `?force=true` to forget it anyway).
 async fn delete_connection(
     State(state): State<ConnectState>,
     UrlPath(id): UrlPath<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    if state.load(&id).map_err(internal)?.is_none() {
+    let force = force_flag(raw.as_deref())?;
+    let Some(mut connection) = state.load(&id).map_err(internal)? else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no connection {id}"),
         ));
-    }
+    };
     if let Some((_, task)) = state
         .inner
         .backfills
@@ -740,9 +864,86 @@ async fn delete_connection(
         // The receiver is gone when the backfill already ended.
         let _ = task.send(());
     }
+    let http = Platforms::new(state.inner.config.request_timeout).map_err(internal)?;
+    let removals = remove_webhooks(&state, &http, &connection).await;
+    let failed = removals.iter().any(|r| r["outcome"] == "failed");
+    if failed && !force {
+        // Keep what is still registered, so a retry removes only that.
+        connection.webhooks.retain(|w| {
+            !removals
+                .iter()
+                .any(|r| r["topic"] == w.topic.as_str() && r["outcome"] != "failed")
+        });
+        state.store(&connection).map_err(internal)?;
+        return Ok((
+            StatusCode::BAD_GATEWAY,
+            Json(json!({
+                "error": "some webhooks could not be removed from the platform; the connection \
+                          is kept (retry, or DELETE with ?force=true to forget it anyway)",
+                "webhooks": removals,
+            })),
+        )
+            .into_response());
+    }
     let path = state.path(&id);
     std::fs::remove_file(&path).map_err(|e| internal(format!("{}: {e}", path.display())))?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(Json(json!({"id": id, "deleted": true, "webhooks": removals})).into_response())
+}
+
+/// Delete, on the platform, each webhook the connection registered (those with an id).
+async fn remove_webhooks(state: &ConnectState, http: &Platforms, c: &Connection) -> Vec<Value> {
+    let config = &state.inner.config;
+    let mut out = Vec::new();
+    for w in c.webhooks.iter().filter(|w| w.outcome == "registered") {
+        let Some(hook) = &w.id else { continue };
+        let target = match &c.credentials {
+            Credentials::ShopifyToken { access_token, .. } => {
+                let api = shopify_api_base(config, Platform::Shopify, &c.base_url);
+                shopify_token(access_token).map(|h| {
+                    (
+                        format!(
+                            "{api}/admin/api/{}/webhooks/{}.json",
+                            config.shopify_api_version,
+                            poll::encode(hook)
+                        ),
+                        h,
+                    )
+                })
+            }
+            Credentials::WooCommerceKeys {
+                consumer_key,
+                consumer_secret,
+            } => basic(consumer_key, consumer_secret).map(|h| {
+                (
+                    format!(
+                        "{}/wp-json/wc/v3/webhooks/{}?force=true",
+                        c.base_url,
+                        poll::encode(hook)
+                    ),
+                    h,
+                )
+            }),
+            Credentials::AmazonSpApi { .. } | Credentials::FlipkartApp { .. } => continue,
+        };
+        let (outcome, error) = match target {
+            Err(e) => ("failed", Some(e.1)),
+            Ok((url, auth)) => match http.send(hyper::Method::DELETE, &url, &[auth], None).await {
+                Ok(a) if a.status.is_success() => ("removed", None),
+                Ok(a) if a.status == StatusCode::NOT_FOUND => ("gone", None),
+                Ok(a) => (
+                    "failed",
+                    Some(format!("{}: {}", a.status.as_u16(), a.message())),
+                ),
+                Err(e) => ("failed", Some(e)),
+            },
+        };
+        let mut r = json!({"topic": w.topic, "id": hook, "outcome": outcome});
+        if let Some(e) = error {
+            r["error"] = json!(e);
+        }
+        out.push(r);
+    }
+    out
 }
 
 /// The body of `POST /api/connections`.
@@ -751,8 +952,9 @@ async fn delete_connection(
 struct ConnectRequest {
     #[serde(default)]
     tenant: Option<String>,
-    #[serde(alias = "url", alias = "seller_id")]
-    shop: String,
+    /// The store URL or Shopify handle; Amazon's and Flipkart's seller id.
+    #[serde(default, alias = "url", alias = "seller_id")]
+    shop: Option<String>,
     #[serde(default)]
     platform: Option<Platform>,
     #[serde(default)]
@@ -766,6 +968,24 @@ struct ConnectRequest {
     code: Option<String>,
     #[serde(default)]
     webhook_secret: Option<String>,
+    /// Amazon: the LWA client id and secret and the seller's refresh token.
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    /// Amazon: `na` (default), `eu` or `fe`.
+    #[serde(default)]
+    region: Option<String>,
+    /// Amazon: the marketplaces to read (default: every one the seller participates in).
+    #[serde(default)]
+    marketplace_ids: Option<Vec<String>>,
+    /// Flipkart: the seller application's id and secret.
+    #[serde(default)]
+    app_id: Option<String>,
+    #[serde(default)]
+    app_secret: Option<String>,
     #[serde(default = "yes")]
     register_webhooks: bool,
     #[serde(default = "yes")]
@@ -833,7 +1053,17 @@ async fn create_connection(
         serde_json::from_slice(&body).map_err(|e| unprocessable(format!("the body: {e}")))?;
     let config = &state.inner.config;
     let http = Platforms::new(config.request_timeout).map_err(internal)?;
-    let base = base_url(&req.shop)?;
+    match marketplace_shape(&req) {
+        Some((Platform::Amazon, by)) => return connect_amazon(&state, &http, &req, by).await,
+        Some((Platform::Flipkart, by)) => return connect_flipkart(&state, &http, &req, by).await,
+        _ => {}
+    }
+    let Some(shop) = req.shop.as_deref() else {
+        return Err(unprocessable(
+            "shop (or url) is required: the store's URL or Shopify shop handle",
+        ));
+    };
+    let base = base_url(shop)?;
     let uri = check_base("connect", &base).map_err(|e| unprocessable(e.to_string()))?;
     let base = base.trim_end_matches('/').to_owned();
     let tenant = match &req.tenant {
@@ -874,13 +1104,18 @@ async fn create_connection(
                 ));
             }
         },
+        Platform::Amazon | Platform::Flipkart => {
+            return Err(internal(
+                "amazon and flipkart are connected by marketplace_shape",
+            ));
+        }
     };
     let api_base = shopify_api_base(config, platform, &base);
     let (shop_name, currency) = validate(&http, config, &api_base, &credentials).await?;
 
     let webhook_secret = match platform {
         Platform::WooCommerce => Some(req.webhook_secret.clone().unwrap_or_else(|| random_hex(32))),
-        Platform::Shopify => None,
+        _ => None,
     };
     let mut connection = Connection {
         id: random_hex(16),
@@ -907,6 +1142,350 @@ async fn create_connection(
     .await
 }
 
+/// Amazon or Flipkart, when the `platform` field or the credentials' shape says so: an LWA
+/// refresh token (`Atzr|…`) or client id (`amzn1.application-oa2-client.…`), or a Flipkart
+/// `app_id` and `app_secret`.
+fn marketplace_shape(req: &ConnectRequest) -> Option<(Platform, String)> {
+    match req.platform {
+        Some(p @ (Platform::Amazon | Platform::Flipkart)) => {
+            return Some((p, "platform field".into()));
+        }
+        Some(_) => return None,
+        None => {}
+    }
+    let amazon = req
+        .refresh_token
+        .as_deref()
+        .is_some_and(|t| t.starts_with("Atzr|"))
+        || req
+            .client_id
+            .as_deref()
+            .is_some_and(|c| c.starts_with("amzn1.application-oa2-client."));
+    if amazon {
+        return Some((Platform::Amazon, "credentials".into()));
+    }
+    if req.app_id.is_some() && req.app_secret.is_some() {
+        return Some((Platform::Flipkart, "credentials".into()));
+    }
+    None
+}
+
+/// The given text of a required field, or its name for the error.
+fn required<'a>(
+    value: &'a Option<String>,
+    name: &'static str,
+    missing: &mut Vec<&'static str>,
+) -> &'a str {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => v,
+        _ => {
+            missing.push(name);
+            ""
+        }
+    }
+}
+
+/// A tenant id: the one given, else the seller id made safe (lowercase, `[a-z0-9-]`).
+fn marketplace_tenant(req: &ConnectRequest, platform: Platform) -> Result<String, ApiError> {
+    match (&req.tenant, req.shop.as_deref().map(str::trim)) {
+        (Some(t), _) if valid_tenant(t) => Ok(t.clone()),
+        (Some(t), _) => Err(unprocessable(format!(
+            "tenant {t:?}: 1 to 64 letters, digits, '-' or '_'"
+        ))),
+        (None, Some(seller)) if !seller.is_empty() => {
+            let t: String = seller
+                .to_ascii_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .take(64)
+                .collect();
+            Ok(t)
+        }
+        (None, _) => Err(unprocessable(format!(
+            "{}: give a tenant or the seller_id to name it",
+            platform.name()
+        ))),
+    }
+}
+
+/// The SP-API regional endpoint of `region` (`na`, `eu`, `fe`).
+fn amazon_endpoint(region: Option<&str>) -> Result<String, ApiError> {
+    match region.map(str::trim).unwrap_or("na") {
+        r @ ("na" | "eu" | "fe") => Ok(format!("https://sellingpartnerapi-{r}.amazon.com")),
+        other => Err(unprocessable(format!(
+            "region {other:?}: one of na, eu, fe"
+        ))),
+    }
+}
+
+/// An error body's message (`{errors: [{code, message}]}`, `{error, error_description}`, …).
+fn refusal(a: &Answer) -> String {
+    let v = a.json().unwrap_or_default();
+    if let Some(list) = v.get("errors").and_then(|e| e.as_array()) {
+        let parts: Vec<String> = list
+            .iter()
+            .map(|e| {
+                let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+                let msg = e
+                    .get("message")
+                    .or_else(|| e.get("description"))
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("");
+                format!("{code}: {msg}").trim_matches([':', ' ']).to_owned()
+            })
+            .collect();
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        let d = v
+            .get("error_description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("");
+        return format!("{e}: {d}").trim_end_matches([':', ' ']).to_owned();
+    }
+    a.message()
+}
+
+/// 401/403 (and, from a token endpoint, 400) → 422 with the platform's words; other failures
+/// → 502.
+fn check_validation(
+    platform: &str,
+    what: &str,
+    a: &Answer,
+    token_endpoint: bool,
+) -> Result<(), ApiError> {
+    if a.status.is_success() {
+        return Ok(());
+    }
+    let status = a.status.as_u16();
+    if matches!(status, 401 | 403) || (token_endpoint && status == 400) {
+        return Err(unprocessable(format!(
+            "credentials refused by {platform} ({what}): {status} {}",
+            refusal(a)
+        )));
+    }
+    Err(ApiError(
+        StatusCode::BAD_GATEWAY,
+        format!("{platform} answered {status} to {what}: {}", refusal(a)),
+    ))
+}
+
+/// Amazon SP-API: an LWA refresh-token exchange, then `getMarketplaceParticipations`; stored,
+/// no webhook (notifications need SQS or EventBridge), backfill by the Orders poller.
+async fn connect_amazon(
+    state: &ConnectState,
+    http: &Platforms,
+    req: &ConnectRequest,
+    detected_by: String,
+) -> Result<Response, ApiError> {
+    let config = &state.inner.config;
+    let mut missing = Vec::new();
+    let seller_id = required(&req.shop, "seller_id", &mut missing).to_owned();
+    let client_id = required(&req.client_id, "client_id", &mut missing).to_owned();
+    let client_secret = required(&req.client_secret, "client_secret", &mut missing).to_owned();
+    let refresh_token = required(&req.refresh_token, "refresh_token", &mut missing).to_owned();
+    if !missing.is_empty() {
+        return Err(unprocessable(format!(
+            "amazon needs seller_id, client_id, client_secret and refresh_token; missing: {}",
+            missing.join(", ")
+        )));
+    }
+    let tenant = marketplace_tenant(req, Platform::Amazon)?;
+    let endpoint = amazon_endpoint(req.region.as_deref())?;
+    let api = config
+        .amazon_endpoint_override
+        .clone()
+        .unwrap_or_else(|| endpoint.clone());
+    let api = api.trim_end_matches('/').to_owned();
+    check_base("amazon", &api).map_err(|e| unprocessable(e.to_string()))?;
+    check_base("amazon", &config.amazon_lwa_url).map_err(|e| unprocessable(e.to_string()))?;
+
+    let form = poll::query(&[
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", refresh_token.clone()),
+        ("client_id", client_id.clone()),
+        ("client_secret", client_secret.clone()),
+    ]);
+    let a = http
+        .send_form(&config.amazon_lwa_url, &[], form)
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("amazon LWA: {e}")))?;
+    check_validation("amazon", "the LWA refresh-token exchange", &a, true)?;
+    let access = a
+        .json()
+        .and_then(|v| {
+            v.get("access_token")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_GATEWAY,
+                "amazon LWA answered without an access_token".into(),
+            )
+        })?;
+    let token = HeaderValue::from_str(&access).map_err(|_| {
+        ApiError(
+            StatusCode::BAD_GATEWAY,
+            "amazon LWA's access token is not a header value".into(),
+        )
+    })?;
+    let a = http
+        .send(
+            hyper::Method::GET,
+            &format!("{api}/sellers/v1/marketplaceParticipations"),
+            &[(HeaderName::from_static("x-amz-access-token"), token)],
+            None,
+        )
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("amazon: {e}")))?;
+    check_validation("amazon", "getMarketplaceParticipations", &a, false)?;
+    let participations: Vec<Value> = a
+        .json()
+        .and_then(|v| v.get("payload").and_then(|p| p.as_array()).cloned())
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_GATEWAY,
+                "amazon: getMarketplaceParticipations answered without a payload list".into(),
+            )
+        })?;
+    // (id, currency) of the marketplaces the seller participates in.
+    let joined: Vec<(String, Option<String>)> = participations
+        .iter()
+        .filter(|p| p["participation"]["isParticipating"].as_bool() != Some(false))
+        .filter_map(|p| {
+            let m = &p["marketplace"];
+            Some((
+                m["id"].as_str()?.to_owned(),
+                m["defaultCurrencyCode"].as_str().map(str::to_owned),
+            ))
+        })
+        .collect();
+    let marketplace_ids = match &req.marketplace_ids {
+        Some(given) => {
+            let unknown: Vec<&String> = given
+                .iter()
+                .filter(|g| !joined.iter().any(|(id, _)| id == *g))
+                .collect();
+            if given.is_empty() || !unknown.is_empty() {
+                return Err(unprocessable(format!(
+                    "marketplace_ids: the seller participates in {:?}; not in {unknown:?}",
+                    joined.iter().map(|(id, _)| id).collect::<Vec<_>>()
+                )));
+            }
+            given.clone()
+        }
+        None if joined.is_empty() => {
+            return Err(unprocessable(
+                "amazon: the seller participates in no marketplace",
+            ));
+        }
+        None => joined.iter().map(|(id, _)| id.clone()).collect(),
+    };
+    let currency = joined
+        .iter()
+        .find(|(id, _)| *id == marketplace_ids[0])
+        .and_then(|(_, c)| c.clone());
+    let mut connection = Connection {
+        id: random_hex(16),
+        tenant,
+        platform: Platform::Amazon,
+        base_url: endpoint,
+        detected_by,
+        credentials: Credentials::AmazonSpApi {
+            seller_id,
+            client_id,
+            client_secret,
+            refresh_token,
+            marketplace_ids,
+        },
+        webhook_secret: None,
+        shop_name: None,
+        currency,
+        webhooks: Vec::new(),
+        created_at_ms: now_ms(),
+    };
+    state.store(&connection).map_err(internal)?;
+    finish(state, http, &mut connection, false, req.backfill).await
+}
+
+/// Flipkart: the client-credentials token, then a one-shipment search; stored, no webhook
+/// (Flipkart subscribes notifications by e-mail), backfill by the shipments poller.
+async fn connect_flipkart(
+    state: &ConnectState,
+    http: &Platforms,
+    req: &ConnectRequest,
+    detected_by: String,
+) -> Result<Response, ApiError> {
+    let config = &state.inner.config;
+    let mut missing = Vec::new();
+    let app_id = required(&req.app_id, "app_id", &mut missing).to_owned();
+    let app_secret = required(&req.app_secret, "app_secret", &mut missing).to_owned();
+    if !missing.is_empty() {
+        return Err(unprocessable(format!(
+            "flipkart needs app_id and app_secret; missing: {}",
+            missing.join(", ")
+        )));
+    }
+    let tenant = marketplace_tenant(req, Platform::Flipkart)?;
+    let api = config.flipkart_api_base.trim_end_matches('/').to_owned();
+    check_base("flipkart", &api).map_err(|e| unprocessable(e.to_string()))?;
+    check_base("flipkart", &config.flipkart_token_url).map_err(|e| unprocessable(e.to_string()))?;
+    let basic = poll::flipkart::basic_auth(&app_id, &app_secret).map_err(unprocessable)?;
+    let a = http
+        .send(
+            hyper::Method::GET,
+            &poll::flipkart::token_request_url(&config.flipkart_token_url),
+            &[(header::AUTHORIZATION, basic)],
+            None,
+        )
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("flipkart: {e}")))?;
+    check_validation("flipkart", "the client-credentials token request", &a, true)?;
+    let (token, _) = poll::flipkart::read_token_answer(&a.body)
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("flipkart token: {e}")))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        ApiError(
+            StatusCode::BAD_GATEWAY,
+            "flipkart's access token is not a header value".into(),
+        )
+    })?;
+    let search = poll::flipkart::filter_body(poll::flipkart::FilterType::PreDispatch, None, 1);
+    let a = http
+        .send_body(
+            hyper::Method::POST,
+            &format!("{api}{}", poll::flipkart::FILTER_PATH),
+            &[(header::AUTHORIZATION, bearer)],
+            Some(("application/json", search)),
+        )
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("flipkart: {e}")))?;
+    check_validation("flipkart", "a one-shipment search", &a, false)?;
+    if a.json().and_then(|v| v.get("shipments").cloned()).is_none() {
+        return Err(ApiError(
+            StatusCode::BAD_GATEWAY,
+            "flipkart: the shipment search answered without a shipments list".into(),
+        ));
+    }
+    let mut connection = Connection {
+        id: random_hex(16),
+        tenant,
+        platform: Platform::Flipkart,
+        base_url: api,
+        detected_by,
+        credentials: Credentials::FlipkartApp { app_id, app_secret },
+        webhook_secret: None,
+        shop_name: None,
+        currency: Some("INR".into()),
+        webhooks: Vec::new(),
+        created_at_ms: now_ms(),
+    };
+    state.store(&connection).map_err(internal)?;
+    finish(state, http, &mut connection, false, req.backfill).await
+}
+
 /// Register webhooks, store them with the connection, start the backfill, and answer.
 async fn finish(
     state: &ConnectState,
@@ -927,6 +1506,14 @@ async fn finish(
     let mut body = with_backfill(state, connection.public(), &connection.id);
     if let Some(obj) = body.as_object_mut() {
         obj.insert("backfill_started".into(), json!(backfill));
+        let note = match connection.platform {
+            Platform::Amazon => Some(AMAZON_NOTIFICATIONS),
+            Platform::Flipkart => Some(FLIPKART_NOTIFICATIONS),
+            Platform::Shopify | Platform::WooCommerce => None,
+        };
+        if let Some(n) = note {
+            obj.insert("notifications".into(), json!(n));
+        }
     }
     let status = if running {
         StatusCode::ACCEPTED
@@ -1030,6 +1617,11 @@ async fn validate(
             "/wp-json/wc/v3/orders?per_page=1".to_owned(),
             vec![basic(consumer_key, consumer_secret)?],
         ),
+        Credentials::AmazonSpApi { .. } | Credentials::FlipkartApp { .. } => {
+            return Err(internal(
+                "amazon and flipkart are validated by connect_amazon and connect_flipkart",
+            ));
+        }
     };
     let a = http
         .send(
@@ -1128,6 +1720,8 @@ async fn register_webhooks(state: &ConnectState, http: &Platforms, c: &Connectio
                 out.push(outcome(topic, answer, "", |_| false));
             }
         }
+        // Neither has a webhook API Mindset can call (see the notifications note).
+        Credentials::AmazonSpApi { .. } | Credentials::FlipkartApp { .. } => {}
     }
     out
 }
@@ -1177,6 +1771,8 @@ fn start_backfill(state: &ConnectState, c: &Connection) -> Result<bool, String> 
     enum Job {
         Shopify(Box<ShopifyConfig>),
         Woo(Box<WooConfig>),
+        Amazon(Box<AmazonConfig>),
+        Flipkart(Box<FlipkartConfig>),
     }
     let job = match &c.credentials {
         Credentials::ShopifyToken { access_token, .. } => {
@@ -1194,6 +1790,33 @@ fn start_backfill(state: &ConnectState, c: &Connection) -> Result<bool, String> 
             consumer_secret.clone(),
             settings,
         ))),
+        Credentials::AmazonSpApi {
+            client_id,
+            client_secret,
+            refresh_token,
+            marketplace_ids,
+            ..
+        } => {
+            let mut cfg = AmazonConfig::new(
+                client_id.clone(),
+                client_secret.clone(),
+                refresh_token.clone(),
+                marketplace_ids.clone(),
+                settings,
+            );
+            cfg.endpoint = config
+                .amazon_endpoint_override
+                .clone()
+                .unwrap_or_else(|| c.base_url.clone());
+            cfg.token_url = config.amazon_lwa_url.clone();
+            Job::Amazon(Box::new(cfg))
+        }
+        Credentials::FlipkartApp { app_id, app_secret } => {
+            let mut cfg = FlipkartConfig::new(app_id.clone(), app_secret.clone(), settings);
+            cfg.api_base = c.base_url.clone();
+            cfg.token_url = config.flipkart_token_url.clone();
+            Job::Flipkart(Box::new(cfg))
+        }
     };
     let status = Arc::new(Mutex::new(Backfill::Running));
     let producer = state.inner.producer.clone();
@@ -1214,6 +1837,14 @@ fn start_backfill(state: &ConnectState, c: &Connection) -> Result<bool, String> 
                     match &job {
                         Job::Shopify(cfg) => poll::shopify::poll_once(cfg, &producer).await,
                         Job::Woo(cfg) => poll::woocommerce::poll_once(cfg, &producer).await,
+                        Job::Amazon(cfg) => {
+                            let mut tokens = poll::amazon::AccessTokens::new();
+                            poll::amazon::poll_once(cfg, &mut tokens, &producer).await
+                        }
+                        Job::Flipkart(cfg) => {
+                            let mut tokens = poll::flipkart::AccessTokens::new();
+                            poll::flipkart::poll_once(cfg, &mut tokens, &producer).await
+                        }
                     }
                 };
                 tokio::select! {

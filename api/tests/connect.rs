@@ -1,6 +1,7 @@
-//! The connections API (`mindset::connect`) against mock Shopify and WooCommerce servers (axum on
-//! 127.0.0.1:0): detection, validation, encryption at rest, webhook registration, backfill and
-//! the Shopify OAuth install flow.
+//! The connections API (`mindset::connect`) against mock Shopify, WooCommerce, Amazon SP-API
+//! (with Login with Amazon) and Flipkart Seller API servers (axum on 127.0.0.1:0): detection,
+//! validation, encryption at rest, webhook registration and removal, backfill and the Shopify
+//! OAuth install flow.
 
 use std::{
     net::SocketAddr,
@@ -116,6 +117,9 @@ async fn shopify_mock() -> (Log2, String) {
                 )
                     .into_response()
             }
+            ("DELETE", p) if p.starts_with("/admin/api/2026-07/webhooks/") => {
+                Json(json!({})).into_response()
+            }
             ("GET", "/admin/api/2026-07/orders.json") => {
                 Json(json!({"orders": []})).into_response()
             }
@@ -141,10 +145,24 @@ fn basic(k: &str, s: &str) -> String {
 }
 
 /// WooCommerce: /wp-json/ with the wc/v3 namespace, orders and customers (Basic auth, else 401
-/// WP error), webhooks.
+/// WP error), webhooks (created, and deleted unless the switch says to fail).
 async fn woo_mock() -> (Log2, String) {
+    let (seen, base, _) = woo_mock_with_switch().await;
+    (seen, base)
+}
+
+#[derive(Clone)]
+struct WooState {
+    seen: Log2,
+    /// The webhook id whose DELETE fails with a 500.
+    fail_delete: Arc<Mutex<Option<String>>>,
+}
+
+async fn woo_mock_with_switch() -> (Log2, String, Arc<Mutex<Option<String>>>) {
     let seen: Log2 = Arc::default();
-    async fn handle(State(seen): State<Log2>, req: Request<Body>) -> Response {
+    let fail_delete: Arc<Mutex<Option<String>>> = Arc::default();
+    async fn handle(State(w): State<WooState>, req: Request<Body>) -> Response {
+        let seen = w.seen;
         let s = record(&seen, req).await;
         let good = s.auth.as_deref() == Some(basic(CK, CS).as_str())
             || s.auth.as_deref() == Some(basic("plain_key", "plain_secret").as_str());
@@ -173,14 +191,28 @@ async fn woo_mock() -> (Log2, String) {
                 )
                     .into_response()
             }
+            ("DELETE", p) if p.starts_with("/wp-json/wc/v3/webhooks/") => {
+                let id = p.rsplit('/').next().unwrap().to_owned();
+                if w.fail_delete.lock().unwrap().as_deref() == Some(id.as_str()) {
+                    return (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({"code": "internal", "message": "database gone"})),
+                    )
+                        .into_response();
+                }
+                Json(json!({"id": id.parse::<u64>().unwrap()})).into_response()
+            }
             _ => StatusCode::NOT_FOUND.into_response(),
         }
     }
     let app = Router::new()
         .route("/{*rest}", any(handle))
-        .with_state(seen.clone());
+        .with_state(WooState {
+            seen: seen.clone(),
+            fail_delete: fail_delete.clone(),
+        });
     let addr = serve(app).await;
-    (seen, format!("http://{addr}"))
+    (seen, format!("http://{addr}"), fail_delete)
 }
 
 /// A server that is neither platform.
@@ -199,12 +231,17 @@ struct Env {
 }
 
 async fn env(shopify_override: Option<&str>) -> Env {
+    let shopify_override = shopify_override.map(str::to_owned);
+    env_with(move |c| c.shopify_base_override = shopify_override).await
+}
+
+async fn env_with(adjust: impl FnOnce(&mut ConnectConfig)) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
     log.ensure_topics(&mindset_topics::all()).await.unwrap();
     let mut config = ConnectConfig::new(&data, ADMIN, PUBLIC);
-    config.shopify_base_override = shopify_override.map(str::to_owned);
+    adjust(&mut config);
     config.shopify_app = Some(ShopifyApp {
         client_id: APP_ID.into(),
         client_secret: APP_SECRET.into(),
@@ -580,8 +617,15 @@ async fn stored_encrypted_listed_without_secrets_and_deleted() {
     assert_eq!(one["credentials"]["consumer_secret"], "…5678");
     assert_eq!(one["webhook_secret"], "…cret");
 
-    // Delete removes the file; the connection is gone.
-    let (s, _, _) = env
+    // Delete removes the webhooks it registered from the store, then the file.
+    let registered: Vec<String> = v["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(registered.len(), connect::WOO_TOPICS.len());
+    let (s, _, gone) = env
         .call(
             "DELETE",
             &format!("/api/connections/{id}"),
@@ -589,7 +633,35 @@ async fn stored_encrypted_listed_without_secrets_and_deleted() {
             None,
         )
         .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(s, StatusCode::OK, "{gone}");
+    assert_eq!(gone["deleted"], true);
+    let deletes: Vec<Seen> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == Method::DELETE)
+        .cloned()
+        .collect();
+    let paths: Vec<String> = deletes.iter().map(|d| d.path.clone()).collect();
+    let expected: Vec<String> = registered
+        .iter()
+        .map(|id| format!("/wp-json/wc/v3/webhooks/{id}"))
+        .collect();
+    assert_eq!(paths, expected);
+    for d in &deletes {
+        assert_eq!(
+            d.query, "force=true",
+            "WooCommerce trashes webhooks without force"
+        );
+        assert_eq!(d.auth.as_deref(), Some(basic(CK, CS).as_str()));
+    }
+    let outcomes: Vec<&str> = gone["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["removed"; 5]);
     assert!(env.files().is_empty());
     let (s, _, _) = env
         .call("GET", &format!("/api/connections/{id}"), Some(ADMIN), None)
@@ -881,4 +953,503 @@ fn query_hmac_matches_the_documented_scheme() {
     assert!(!connect::verify_query_hmac("hush2", &with));
     with[0].1 = "other-shop.myshopify.com".into();
     assert!(!connect::verify_query_hmac("hush", &with));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Amazon SP-API and Flipkart
+
+const LWA_CLIENT_ID: &str = "amzn1.application-oa2-client.0123456789abcdef";
+const LWA_SECRET: &str = "lwa-client-secret-4242";
+const REFRESH: &str = "Atzr|IQEBLzAtAhRPpMJxdwVz2Nn6f2y-tpJX2DeXEXAMPLE";
+const SELLER: &str = "A2SELLER9XYZ";
+const FK_APP: &str = "6113ca4a-fe05-11e4-a322-1697f925ec7b";
+const FK_SECRET: &str = "669a57f4-fe05-11e4-a322-1697f925ec7b";
+
+fn shared_json(rel: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/platforms")
+        .join(rel);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Login with Amazon (`POST /auth/o2/token`, answering the documented body to the right form,
+/// `invalid_grant` otherwise) and the SP-API: `getMarketplaceParticipations` (one marketplace
+/// participated in, one not) and an empty `getOrders`, both with the issued access token.
+async fn amazon_mock() -> (Log2, String) {
+    let seen: Log2 = Arc::default();
+    async fn handle(State(seen): State<Log2>, req: Request<Body>) -> Response {
+        let token = req
+            .headers()
+            .get("x-amz-access-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let (parts, body) = req.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let form: Vec<(String, String)> = url_form(&bytes);
+        seen.lock().unwrap().push(Seen {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            token: token.clone(),
+            auth: None,
+            body: json!(form),
+        });
+        let lwa = shared_json("amazon_sp_api/lwa/refresh_token.response.body.json");
+        let access = lwa["access_token"].as_str().unwrap();
+        match (parts.method.as_str(), parts.uri.path()) {
+            ("POST", "/auth/o2/token") => {
+                assert!(ct.starts_with("application/x-www-form-urlencoded"), "{ct}");
+                let want = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", REFRESH),
+                    ("client_id", LWA_CLIENT_ID),
+                    ("client_secret", LWA_SECRET),
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()));
+                if form == want {
+                    Json(lwa).into_response()
+                } else {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "invalid_grant",
+                            "error_description": "The request has an invalid grant parameter : refresh_token"})),
+                    )
+                        .into_response()
+                }
+            }
+            (_, _) if token.as_deref() != Some(access) => (
+                StatusCode::FORBIDDEN,
+                Json(json!({"errors": [{"code": "Unauthorized",
+                    "message": "Access to requested resource is denied."}]})),
+            )
+                .into_response(),
+            ("GET", "/sellers/v1/marketplaceParticipations") => Json(json!({"payload": [
+                {"marketplace": {"id": "ATVPDKIKX0DER", "countryCode": "US", "name": "Amazon.com",
+                    "defaultCurrencyCode": "USD", "defaultLanguageCode": "en_US",
+                    "domainName": "www.amazon.com"},
+                 "participation": {"isParticipating": true, "hasSuspendedListings": false}},
+                {"marketplace": {"id": "A2EUQ1WTGCTBG2", "countryCode": "CA", "name": "Amazon.ca",
+                    "defaultCurrencyCode": "CAD", "defaultLanguageCode": "en_CA",
+                    "domainName": "www.amazon.ca"},
+                 "participation": {"isParticipating": false, "hasSuspendedListings": false}}
+            ]}))
+            .into_response(),
+            ("GET", "/orders/v0/orders") => {
+                Json(json!({"payload": {"Orders": []}})).into_response()
+            }
+            _ => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let app = Router::new()
+        .route("/{*rest}", any(handle))
+        .with_state(seen.clone());
+    let addr = serve(app).await;
+    (seen, format!("http://{addr}"))
+}
+
+fn url_form(bytes: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(bytes);
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let decode = |s: &str| {
+                let mut out = Vec::new();
+                let b = s.as_bytes();
+                let mut i = 0;
+                while i < b.len() {
+                    if b[i] == b'%' && i + 2 < b.len() {
+                        let h = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap();
+                        out.push(h);
+                        i += 3;
+                    } else {
+                        out.push(b[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8(out).unwrap()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Flipkart: the client-credentials token (`GET …/oauth/token?grant_type=client_credentials&
+/// scope=Seller_Api`, Basic app id:secret), the shipment search (Bearer) with an empty answer.
+async fn flipkart_mock() -> (Log2, String) {
+    let seen: Log2 = Arc::default();
+    async fn handle(State(seen): State<Log2>, req: Request<Body>) -> Response {
+        let s = record(&seen, req).await;
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/oauth-service/oauth/token") => {
+                assert_eq!(s.query, "grant_type=client_credentials&scope=Seller_Api");
+                if s.auth.as_deref() == Some(basic(FK_APP, FK_SECRET).as_str()) {
+                    let mut answer =
+                        shared_json("flipkart/oauth/oauth.json")["client_credentials_response_docs_example"].clone();
+                    answer["access_token"] = json!("fk-token-1");
+                    Json(answer).into_response()
+                } else {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        Json(json!({"error": "unauthorized", "error_description": "Bad credentials"})),
+                    )
+                        .into_response()
+                }
+            }
+            (_, p)
+                if p.starts_with("/sellers/") && s.auth.as_deref() != Some("Bearer fk-token-1") =>
+            {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+            ("POST", "/sellers/v3/shipments/filter") => {
+                Json(json!({"hasMore": false, "shipments": []})).into_response()
+            }
+            _ => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let app = Router::new()
+        .route("/{*rest}", any(handle))
+        .with_state(seen.clone());
+    let addr = serve(app).await;
+    (seen, format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amazon_by_credential_shape_validates_with_lwa_and_backfills() {
+    let (seen, base) = amazon_mock().await;
+    let b = base.clone();
+    let env = env_with(move |c| {
+        c.amazon_lwa_url = format!("{b}/auth/o2/token");
+        c.amazon_endpoint_override = Some(b);
+    })
+    .await;
+    let (s, v) = env
+        .connect(json!({"seller_id": SELLER, "client_id": LWA_CLIENT_ID,
+            "client_secret": LWA_SECRET, "refresh_token": REFRESH, "region": "na"}))
+        .await;
+    assert!(
+        s == StatusCode::ACCEPTED || s == StatusCode::CREATED,
+        "{s} {v}"
+    );
+    assert_eq!(
+        (v["platform"].as_str(), v["detected_by"].as_str()),
+        (Some("amazon"), Some("credentials"))
+    );
+    assert_eq!(v["tenant"], "a2seller9xyz");
+    assert_eq!(v["base_url"], "https://sellingpartnerapi-na.amazon.com");
+    assert_eq!(v["currency"], "USD");
+    assert_eq!(v["credentials"]["seller_id"], SELLER);
+    assert_eq!(
+        v["credentials"]["marketplace_ids"],
+        json!(["ATVPDKIKX0DER"])
+    );
+    assert_eq!(v["credentials"]["refresh_token"], "…MPLE");
+    assert_eq!(v["webhooks"], json!([]), "no webhook API");
+    assert!(
+        v["notifications"]
+            .as_str()
+            .unwrap()
+            .contains("SQS or EventBridge"),
+        "{v}"
+    );
+    for secret in [LWA_SECRET, REFRESH] {
+        assert!(!v.to_string().contains(secret));
+    }
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.backfill_end(&id).await["state"], "done");
+    // The calls: the LWA exchange, getMarketplaceParticipations, then the backfill's own LWA
+    // exchange and getOrders for the participated marketplace.
+    let paths = seen_paths(&seen);
+    assert_eq!(
+        paths,
+        [
+            "POST /auth/o2/token",
+            "GET /sellers/v1/marketplaceParticipations",
+            "POST /auth/o2/token",
+            "GET /orders/v0/orders",
+        ]
+    );
+    let orders = seen.lock().unwrap()[3].clone();
+    assert!(
+        orders.query.contains("MarketplaceIds=ATVPDKIKX0DER"),
+        "{}",
+        orders.query
+    );
+    match env.state.load(&id).unwrap().unwrap().credentials {
+        connect::Credentials::AmazonSpApi {
+            refresh_token,
+            client_secret,
+            ..
+        } => assert_eq!(
+            (refresh_token.as_str(), client_secret.as_str()),
+            (REFRESH, LWA_SECRET)
+        ),
+        _ => panic!("not amazon credentials"),
+    }
+
+    // A marketplace the seller does not participate in, a refused refresh token, missing
+    // fields: 422, nothing more stored.
+    let files = env.files().len();
+    let (s, v) = env
+        .connect(
+            json!({"seller_id": SELLER, "client_id": LWA_CLIENT_ID, "tenant": "t2",
+            "client_secret": LWA_SECRET, "refresh_token": REFRESH,
+            "marketplace_ids": ["A2EUQ1WTGCTBG2"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("A2EUQ1WTGCTBG2"),
+        "{v}"
+    );
+    let (s, v) = env
+        .connect(
+            json!({"seller_id": SELLER, "client_id": LWA_CLIENT_ID, "tenant": "t3",
+            "client_secret": LWA_SECRET, "refresh_token": "Atzr|revoked"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["error"],
+        "credentials refused by amazon (the LWA refresh-token exchange): 400 invalid_grant: The \
+         request has an invalid grant parameter : refresh_token"
+    );
+    let (s, v) = env
+        .connect(json!({"refresh_token": REFRESH, "client_id": LWA_CLIENT_ID}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["error"],
+        "amazon needs seller_id, client_id, client_secret and refresh_token; missing: seller_id, \
+         client_secret"
+    );
+    let (s, v) = env
+        .connect(
+            json!({"platform": "amazon", "seller_id": SELLER, "client_id": "x",
+            "client_secret": "y", "refresh_token": "z", "region": "mars"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("one of na, eu, fe"),
+        "{v}"
+    );
+    assert_eq!(env.files().len(), files);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipkart_by_app_credentials_validates_with_a_token_and_a_search_and_backfills() {
+    let (seen, base) = flipkart_mock().await;
+    let b = base.clone();
+    let env = env_with(move |c| {
+        c.flipkart_api_base = format!("{b}/sellers");
+        c.flipkart_token_url = format!("{b}/oauth-service/oauth/token");
+    })
+    .await;
+    let (s, v) = env
+        .connect(json!({"seller_id": "PilotSeller", "app_id": FK_APP, "app_secret": FK_SECRET}))
+        .await;
+    assert!(
+        s == StatusCode::ACCEPTED || s == StatusCode::CREATED,
+        "{s} {v}"
+    );
+    assert_eq!(
+        (v["platform"].as_str(), v["detected_by"].as_str()),
+        (Some("flipkart"), Some("credentials"))
+    );
+    assert_eq!(v["tenant"], "pilotseller");
+    assert_eq!(v["currency"], "INR");
+    assert_eq!(v["credentials"]["app_secret"], "…ec7b");
+    assert!(!v.to_string().contains(FK_SECRET));
+    assert!(
+        v["notifications"]
+            .as_str()
+            .unwrap()
+            .contains("seller-api-queries@flipkart.com"),
+        "{v}"
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.backfill_end(&id).await["state"], "done");
+    let log = seen.lock().unwrap().clone();
+    // Validation: the token, then one shipment search of one shipment with it.
+    assert_eq!(
+        (log[0].method.as_str(), log[0].path.as_str()),
+        ("GET", "/oauth-service/oauth/token")
+    );
+    assert_eq!(
+        log[0].auth.as_deref(),
+        Some(basic(FK_APP, FK_SECRET).as_str())
+    );
+    assert_eq!(
+        (log[1].method.as_str(), log[1].path.as_str()),
+        ("POST", "/sellers/v3/shipments/filter")
+    );
+    assert_eq!(log[1].auth.as_deref(), Some("Bearer fk-token-1"));
+    assert_eq!(log[1].body["pagination"]["pageSize"], 1);
+    assert_eq!(log[1].body["filter"]["type"], "preDispatch");
+    // The backfill: its own token, then both filter types over the backfill window.
+    let backfill: Vec<String> = log[2..]
+        .iter()
+        .map(|s| format!("{} {} {}", s.method, s.path, s.body["filter"]["type"]))
+        .collect();
+    assert_eq!(
+        backfill,
+        [
+            "GET /oauth-service/oauth/token null",
+            "POST /sellers/v3/shipments/filter \"preDispatch\"",
+            "POST /sellers/v3/shipments/filter \"postDispatch\"",
+        ]
+    );
+    assert!(log[3].body["filter"]["modifiedDate"]["from"].is_string());
+
+    // Wrong secret: 422 with Flipkart's words, nothing stored; no tenant and no seller id: 422.
+    let files = env.files().len();
+    let (s, v) = env
+        .connect(json!({"tenant": "fk2", "app_id": FK_APP, "app_secret": "wrong"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["error"],
+        "credentials refused by flipkart (the client-credentials token request): 401 \
+         unauthorized: Bad credentials"
+    );
+    let (s, v) = env
+        .connect(json!({"app_id": FK_APP, "app_secret": FK_SECRET}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["error"],
+        "flipkart: give a tenant or the seller_id to name it"
+    );
+    assert_eq!(env.files().len(), files);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_shopify_connection_removes_its_webhooks() {
+    let (seen, base) = shopify_mock().await;
+    let env = env(Some(&base)).await;
+    let (s, v) = env
+        .connect(json!({"shop": "acme", "access_token": GOOD_TOKEN, "backfill": false}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = v["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), connect::SHOPIFY_TOPICS.len());
+    let (s, _, gone) = env
+        .call(
+            "DELETE",
+            &format!("/api/connections/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{gone}");
+    let deletes: Vec<Seen> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == Method::DELETE)
+        .cloned()
+        .collect();
+    assert_eq!(
+        deletes.iter().map(|d| d.path.clone()).collect::<Vec<_>>(),
+        ids.iter()
+            .map(|i| format!("/admin/api/2026-07/webhooks/{i}.json"))
+            .collect::<Vec<_>>()
+    );
+    for d in &deletes {
+        assert_eq!(d.token.as_deref(), Some(GOOD_TOKEN));
+    }
+    assert!(env.files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_cannot_be_removed_keeps_the_connection_unless_forced() {
+    let (seen, woo, fail) = woo_mock_with_switch().await;
+    let env = env(None).await;
+    let (s, v) = env
+        .connect(
+            json!({"url": woo, "tenant": "w", "consumer_key": CK, "consumer_secret": CS,
+            "backfill": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = v["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap().to_owned())
+        .collect();
+    *fail.lock().unwrap() = Some(ids[2].clone());
+
+    // One removal fails: 502, the connection stays with only that webhook left to remove.
+    let (s, _, r) = env
+        .call(
+            "DELETE",
+            &format!("/api/connections/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{r}");
+    let outcomes: Vec<&str> = r["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["removed", "removed", "failed", "removed", "removed"]
+    );
+    assert_eq!(r["webhooks"][2]["error"], "500: database gone");
+    let kept = env.state.load(&id).unwrap().expect("kept");
+    assert_eq!(
+        kept.webhooks
+            .iter()
+            .map(|w| w.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        [ids[2].clone()]
+    );
+
+    // Still failing, forced: forgotten anyway, the failure reported.
+    let (s, _, r) = env
+        .call(
+            "DELETE",
+            &format!("/api/connections/{id}?force=true"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["webhooks"][0]["outcome"], "failed");
+    assert!(env.files().is_empty());
+    let deletes = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == Method::DELETE)
+        .count();
+    assert_eq!(deletes, 6, "five, then the one left");
+    let (s, _, r) = env
+        .call(
+            "DELETE",
+            "/api/connections/0123456789abcdef0123456789abcdef?force=maybe",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
 }

@@ -116,6 +116,7 @@ fn secrets() -> Secrets {
                 shopify_api: None,
                 woocommerce_api: None,
                 amazon_api: None,
+                flipkart_api: None,
             },
         )
         .with_tenant(

@@ -46,6 +46,12 @@
 //! refresh_token = "Atzr|…"
 //! marketplace_ids = ["ATVPDKIKX0DER"]
 //!
+//! [tenants.acme.flipkart_api]    # mindset poll: Seller API v3 shipments (client credentials)
+//! app_id = "…"
+//! app_secret = "…"
+//! api_base = "https://api.flipkart.net/sellers"                      # optional (sandbox: https://sandbox-api.flipkart.net/sellers)
+//! token_url = "https://api.flipkart.net/oauth-service/oauth/token"   # optional
+//!
 //! [tenants.acme.amazon]
 //! api_key = "…"                  # the value EventBridge sends in the x-api-key header
 //! application_id = "amzn1.sp.solution.…"   # optional: refuse notifications for other SP-API apps
@@ -86,6 +92,21 @@ pub struct TenantSecrets {
     pub woocommerce_api: Option<WooCommerceApiSecrets>,
     /// Amazon SP-API (Orders v0) access, for `mindset poll`.
     pub amazon_api: Option<AmazonApiSecrets>,
+    /// Flipkart Seller API (v3 shipments) access, for `mindset poll`.
+    pub flipkart_api: Option<FlipkartApiSecrets>,
+}
+
+/// What `mindset poll` reads a Flipkart seller's shipments with: the seller application's id and
+/// secret (client credentials, scope `Seller_Api`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlipkartApiSecrets {
+    pub app_id: String,
+    pub app_secret: String,
+    /// The Seller API base; default `https://api.flipkart.net/sellers`.
+    pub api_base: Option<String>,
+    /// The token endpoint; default `https://api.flipkart.net/oauth-service/oauth/token`.
+    pub token_url: Option<String>,
 }
 
 /// What `mindset poll` reads an Amazon seller's orders with: the SP-API application's LWA client
@@ -271,6 +292,10 @@ impl Secrets {
                 blank("amazon_api.client_secret", &a.client_secret);
                 blank("amazon_api.refresh_token", &a.refresh_token);
             }
+            if let Some(a) = &t.flipkart_api {
+                blank("flipkart_api.app_id", &a.app_id);
+                blank("flipkart_api.app_secret", &a.app_secret);
+            }
             if let Some(a) = &t.amazon {
                 blank("amazon.api_key", &a.api_key);
                 if let Some(app) = &a.application_id {
@@ -355,6 +380,14 @@ impl Secrets {
                     "amazon_api.token_url",
                     t.amazon_api.as_ref().and_then(|a| a.token_url.as_ref()),
                 ),
+                (
+                    "flipkart_api.api_base",
+                    t.flipkart_api.as_ref().and_then(|a| a.api_base.as_ref()),
+                ),
+                (
+                    "flipkart_api.token_url",
+                    t.flipkart_api.as_ref().and_then(|a| a.token_url.as_ref()),
+                ),
             ] {
                 // The pollers' own rule: https, or plain http to a loopback address only.
                 if let Some(url) = url
@@ -373,6 +406,7 @@ impl Secrets {
             }
             if t.shopify.is_none()
                 && t.amazon_api.is_none()
+                && t.flipkart_api.is_none()
                 && t.shopify_api.is_none()
                 && t.woocommerce_api.is_none()
                 && t.woocommerce.is_none()
@@ -381,7 +415,7 @@ impl Secrets {
                 && t.track.is_none()
             {
                 p.push(format!(
-                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .shopify_api, .woocommerce, .woocommerce_api, .flipkart, .amazon, .amazon_api or .track"
+                    "tenants.{id} connects no platform: add [tenants.{id}.shopify], .shopify_api, .woocommerce, .woocommerce_api, .flipkart, .flipkart_api, .amazon, .amazon_api or .track"
                 ));
             }
         }
@@ -422,6 +456,7 @@ impl fmt::Debug for TenantSecrets {
             .field("shopify_api", &set(self.shopify_api.is_some()))
             .field("woocommerce_api", &set(self.woocommerce_api.is_some()))
             .field("amazon_api", &set(self.amazon_api.is_some()))
+            .field("flipkart_api", &set(self.flipkart_api.is_some()))
             .finish()
     }
 }
@@ -444,7 +479,8 @@ redacted_debug!(
     TrackSecrets,
     ShopifyApiSecrets,
     WooCommerceApiSecrets,
-    AmazonApiSecrets
+    AmazonApiSecrets,
+    FlipkartApiSecrets
 );
 
 #[cfg(test)]
@@ -460,6 +496,8 @@ mod tests {
         assert_eq!(t.currency.as_deref(), Some("EUR"));
         assert!(t.shopify.is_some() && t.woocommerce.is_some());
         assert!(t.flipkart.is_some() && t.amazon.is_some());
+        let f = t.flipkart_api.as_ref().unwrap();
+        assert!(!f.app_id.is_empty() && f.api_base.is_none());
         assert_eq!(s.tenants().collect::<Vec<_>>(), ["acme"]);
     }
 
@@ -495,6 +533,27 @@ mod tests {
             assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
         }
         assert_eq!(err.problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn flipkart_api_problems_are_reported() {
+        let text = r#"
+            [tenants.fk.flipkart_api]
+            app_id = "a"
+            app_secret = " "
+            api_base = "http://api.flipkart.net/sellers"
+        "#;
+        let err = Secrets::from_toml(text, "s.toml").unwrap_err();
+        let all = err.to_string();
+        assert!(
+            all.contains("tenants.fk.flipkart_api.app_secret must not be empty"),
+            "{all}"
+        );
+        assert!(
+            all.contains("tenants.fk.flipkart_api.api_base") && all.contains("use https"),
+            "{all}"
+        );
+        assert_eq!(err.problems.len(), 2, "{all}");
     }
 
     #[test]

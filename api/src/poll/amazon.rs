@@ -63,6 +63,7 @@ use mindset_pipeline::Producer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use super::AccessTokens;
 use super::{
     Answer, CursorStore, Decision, Http, Limiter, Object, OperationPace, PollError, PollSettings,
     PollStats, Progress, check_base, file_page, finish_resource, query, raw_headers, snippet,
@@ -172,35 +173,6 @@ impl AmazonConfig {
 // ---------------------------------------------------------------------------------------------
 // Login with Amazon
 
-/// The LWA access token, kept between polls (pass the same value to every [`poll_once`]).
-#[derive(Default)]
-pub struct AccessTokens {
-    current: Option<Token>,
-    /// Refresh-token exchanges made so far.
-    pub exchanges: u32,
-}
-
-struct Token {
-    value: HeaderValue,
-    /// Epoch milliseconds, by the settings' clock.
-    expires_at_ms: i64,
-    /// The number of the exchange that made it.
-    exchange: u32,
-}
-
-impl std::fmt::Debug for AccessTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessTokens")
-            .field("cached", &self.current.is_some())
-            .field(
-                "expires_at_ms",
-                &self.current.as_ref().map(|t| t.expires_at_ms),
-            )
-            .field("exchanges", &self.exchanges)
-            .finish()
-    }
-}
-
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -215,37 +187,18 @@ struct TokenRefusal {
 
 type PostClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-impl AccessTokens {
-    pub fn new() -> AccessTokens {
-        AccessTokens::default()
+/// A token with more than the margin left: the cached one, else a new exchange.
+async fn token(
+    tokens: &mut AccessTokens,
+    lwa: &Lwa<'_>,
+    http: &mut Http,
+) -> Result<(HeaderValue, u32), PollError> {
+    let now = (lwa.config.settings.clock)();
+    if let Some(t) = tokens.fresh(now, lwa.config.refresh_margin) {
+        return Ok(t);
     }
-
-    /// A token with more than the margin left: the cached one, else a new exchange.
-    async fn get(
-        &mut self,
-        lwa: &Lwa<'_>,
-        http: &mut Http,
-    ) -> Result<(HeaderValue, u32), PollError> {
-        let now = (lwa.config.settings.clock)();
-        let margin = lwa.config.refresh_margin.as_millis() as i64;
-        if let Some(t) = &self.current
-            && now + margin < t.expires_at_ms
-        {
-            return Ok((t.value.clone(), t.exchange));
-        }
-        let (value, expires_in) = lwa.exchange(http).await?;
-        self.exchanges += 1;
-        self.current = Some(Token {
-            value: value.clone(),
-            expires_at_ms: now.saturating_add(expires_in.saturating_mul(1_000) as i64),
-            exchange: self.exchanges,
-        });
-        Ok((value, self.exchanges))
-    }
-
-    fn drop_token(&mut self) {
-        self.current = None;
-    }
+    let (value, expires_in) = lwa.exchange(http).await?;
+    Ok(tokens.keep(value, now, expires_in))
 }
 
 /// The token endpoint and its client.
@@ -695,7 +648,7 @@ impl Run<'_> {
             .map_err(|e| PollError::Config(format!("request URL: {e}")))?;
         let mut refreshed = false;
         loop {
-            let (token, exchange) = self.tokens.get(&self.lwa, &mut self.http).await?;
+            let (token, exchange) = token(self.tokens, &self.lwa, &mut self.http).await?;
             let headers = [(HeaderName::from_static("x-amz-access-token"), token)];
             let bucket = if items {
                 &mut self.items_bucket
@@ -714,7 +667,7 @@ impl Run<'_> {
                 && exchange <= self.exchanges_before
             {
                 refreshed = true;
-                self.tokens.drop_token();
+                self.tokens.forget();
                 let message = format!(
                     "403 on {shown} with an access token from an earlier poll: exchanging the \
                      refresh token again"
@@ -860,9 +813,7 @@ pub async fn poll_once(
     };
     let mut stats = PollStats::default();
     let result = poll_orders(&mut run, producer, &mut stats).await;
-    stats.requests = run.http.requests;
-    stats.decisions = std::mem::take(&mut run.http.decisions);
-    result.map(|()| stats)
+    run.http.outcome(stats, result)
 }
 
 async fn poll_orders(

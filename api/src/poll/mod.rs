@@ -8,11 +8,15 @@
 //! - [`amazon::poll_once`]: SP-API Orders v0 `getOrders` by `LastUpdatedAfter`, each new order
 //!   joined with its `getOrderItems`, `NextToken` paging, an LWA access token exchanged from the
 //!   refresh token and cached, a token bucket per operation.
+//! - [`flipkart::poll_once`]: Seller API v3 shipment search (`POST /v3/shipments/filter` by
+//!   `modifiedDate`, `hasMore`/`nextPageUrl` paging) and shipment details for the new ones, a
+//!   client-credentials token cached for its lifetime and requested again on `401`.
 //!
 //! **Filing.** Every object of a page is normalised alone, with the topic its webhook would carry
-//! (`orders/updated`, `customers/update`, `order.updated`, `customer.updated`), so a polled object
-//! gets the raw id and event ids the webhook of the same version gets, and the two paths never
-//! double-count. Per page, the raw payloads go to `ingest.raw.v1` and the events to the topics
+//! (`orders/updated`, `customers/update`, `order.updated`, `customer.updated`; Flipkart's
+//! shipments as the `shipments` kind, whose events are those of the `shipment_created`
+//! notification), so a polled object gets the event ids the webhook or notification of the same
+//! version gets, and the two paths never double-count. Per page, the raw payloads go to `ingest.raw.v1` and the events to the topics
 //! `publish::prepare` routes them to, all in one set of durable writes. An object the connector
 //! refuses (a malformed or invalid value) is dead-lettered to `ingest.raw.v1.dlq` with the reason
 //! in its headers (never dropped, never blocking the objects after it).
@@ -32,14 +36,15 @@
 
 pub mod amazon;
 pub mod cursor;
+pub mod flipkart;
 pub mod shopify;
 pub mod woocommerce;
 
 use std::{collections::HashSet, num::NonZeroU32, path::PathBuf, sync::Arc, time::Duration};
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{
-    HeaderMap, Request, StatusCode, Uri,
+    HeaderMap, Method, Request, StatusCode, Uri,
     body::Bytes,
     header::{HeaderName, HeaderValue},
 };
@@ -286,10 +291,12 @@ impl Answer {
 /// what was decided.
 pub(crate) struct Http {
     platform: &'static str,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     limiter: Limiter,
     retry: RetryPolicy,
     timeout: Duration,
+    /// Statuses outside 5xx that are retried like one (Flipkart lists `499`, a timeout).
+    also_retried: &'static [u16],
     /// Requests sent so far (retries included).
     pub requests: u32,
     pub decisions: Vec<Decision>,
@@ -311,9 +318,16 @@ impl Http {
             limiter: governor::RateLimiter::direct(quota),
             retry: settings.retry.clone(),
             timeout: settings.request_timeout,
+            also_retried: &[],
             requests: 0,
             decisions: Vec::new(),
         })
+    }
+
+    /// Retry `statuses` too, like a `5xx`.
+    pub fn also_retry(mut self, statuses: &'static [u16]) -> Http {
+        self.also_retried = statuses;
+        self
     }
 
     /// GET `uri` with `headers`, retrying 429, 5xx and transport errors per the policy. Returns
@@ -336,6 +350,33 @@ impl Http {
         headers: &[(HeaderName, HeaderValue)],
         shown: &str,
     ) -> Result<Answer, PollError> {
+        self.request(pace, Method::GET, uri, headers, None, shown)
+            .await
+    }
+
+    /// POST `body` as `application/json`, retried like [`Http::get`] (for search endpoints
+    /// that read their filter from the body: a retried search changes nothing).
+    pub async fn post_json(
+        &mut self,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        shown: &str,
+    ) -> Result<Answer, PollError> {
+        self.request(None, Method::POST, uri, headers, Some(body), shown)
+            .await
+    }
+
+    /// One request, paced by the client-wide limit and `pace`, retried per the policy.
+    pub async fn request(
+        &mut self,
+        pace: Option<&OperationPace<'_>>,
+        method: Method,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<Bytes>,
+        shown: &str,
+    ) -> Result<Answer, PollError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -345,7 +386,8 @@ impl Http {
             }
             self.requests += 1;
             let request = self.requests;
-            let (wait, status, reason) = match self.send(uri, headers).await {
+            let (wait, status, reason) = match self.send(&method, uri, headers, body.as_ref()).await
+            {
                 Ok(answer) if answer.status == StatusCode::TOO_MANY_REQUESTS => {
                     let wait = match answer.header("retry-after") {
                         Some(v) => parse_retry_after(v).ok_or_else(|| PollError::Protocol {
@@ -368,11 +410,16 @@ impl Http {
                     }
                     (wait, Some(429), "429 Too Many Requests".to_owned())
                 }
-                Ok(answer) if answer.status.is_server_error() => (
-                    self.retry.backoff(attempt),
-                    Some(answer.status.as_u16()),
-                    format!("{}: {}", answer.status, snippet(&answer.body)),
-                ),
+                Ok(answer)
+                    if answer.status.is_server_error()
+                        || self.also_retried.contains(&answer.status.as_u16()) =>
+                {
+                    (
+                        self.retry.backoff(attempt),
+                        Some(answer.status.as_u16()),
+                        format!("{}: {}", answer.status, snippet(&answer.body)),
+                    )
+                }
                 Ok(answer) => return Ok(answer),
                 Err(reason) => (self.retry.backoff(attempt), None, reason),
             };
@@ -396,6 +443,18 @@ impl Http {
         }
     }
 
+    /// The poll's outcome: `stats` with the requests sent and the waits decided, or the error
+    /// that stopped it.
+    pub fn outcome(
+        &mut self,
+        mut stats: PollStats,
+        result: Result<(), PollError>,
+    ) -> Result<PollStats, PollError> {
+        stats.requests = self.requests;
+        stats.decisions = std::mem::take(&mut self.decisions);
+        result.map(|()| stats)
+    }
+
     /// Wait `wait` because the platform's rate-limit header asked for it; recorded.
     pub async fn pause(&mut self, used: u32, limit: u32, wait: Duration) {
         tracing::debug!(platform = self.platform, used, limit, ?wait, "pacing");
@@ -410,17 +469,23 @@ impl Http {
 
     async fn send(
         &self,
+        method: &Method,
         uri: &Uri,
         headers: &[(HeaderName, HeaderValue)],
+        body: Option<&Bytes>,
     ) -> Result<Answer, String> {
-        let mut req = Request::get(uri.clone());
+        let mut req = Request::builder().method(method.clone()).uri(uri.clone());
         for (k, v) in headers {
             req = req.header(k, v);
         }
-        let req = req
+        req = req
             .header(hyper::header::ACCEPT, "application/json")
-            .header(hyper::header::USER_AGENT, "mindset-poller/0.1")
-            .body(Empty::new())
+            .header(hyper::header::USER_AGENT, "mindset-poller/0.1");
+        if body.is_some() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(body.cloned().unwrap_or_default()))
             .map_err(|e| format!("request: {e}"))?;
         let exchange = async {
             let res = self
@@ -540,6 +605,77 @@ pub(crate) fn raw_headers(platform: &str, shown: &str, answer: &Answer) -> Heade
         }
     }
     h
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access tokens
+
+/// An OAuth access token kept between polls (pass the same value to every poll of one seller):
+/// reused while more than the poller's margin of its `expires_in` is left, by the settings'
+/// clock. Amazon's LWA and Flipkart's client-credentials pollers keep theirs here.
+#[derive(Default)]
+pub struct AccessTokens {
+    current: Option<CachedToken>,
+    /// Tokens obtained so far (LWA exchanges, Flipkart token requests).
+    pub exchanges: u32,
+}
+
+struct CachedToken {
+    value: HeaderValue,
+    /// Epoch milliseconds, by the settings' clock.
+    expires_at_ms: i64,
+    /// The number of the exchange that made it.
+    exchange: u32,
+}
+
+impl std::fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokens")
+            .field("cached", &self.current.is_some())
+            .field(
+                "expires_at_ms",
+                &self.current.as_ref().map(|t| t.expires_at_ms),
+            )
+            .field("exchanges", &self.exchanges)
+            .finish()
+    }
+}
+
+impl AccessTokens {
+    pub fn new() -> AccessTokens {
+        AccessTokens::default()
+    }
+
+    /// The cached token and the number of the exchange that made it, while more than `margin`
+    /// of its life is left at `now_ms`.
+    pub(crate) fn fresh(&self, now_ms: i64, margin: Duration) -> Option<(HeaderValue, u32)> {
+        let margin = margin.as_millis() as i64;
+        self.current
+            .as_ref()
+            .filter(|t| now_ms.saturating_add(margin) < t.expires_at_ms)
+            .map(|t| (t.value.clone(), t.exchange))
+    }
+
+    /// Keep a new token, valid `expires_in_secs` from `now_ms`; returns it with its number.
+    pub(crate) fn keep(
+        &mut self,
+        value: HeaderValue,
+        now_ms: i64,
+        expires_in_secs: u64,
+    ) -> (HeaderValue, u32) {
+        self.exchanges += 1;
+        self.current = Some(CachedToken {
+            value: value.clone(),
+            expires_at_ms: now_ms.saturating_add(expires_in_secs.saturating_mul(1_000) as i64),
+            exchange: self.exchanges,
+        });
+        (value, self.exchanges)
+    }
+
+    /// Forget the cached token (the platform refused it).
+    pub(crate) fn forget(&mut self) {
+        self.current = None;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -195,9 +195,7 @@ pub async fn poll_once(
         Ok(())
     }
     .await;
-    stats.requests = http.requests;
-    stats.decisions = std::mem::take(&mut http.decisions);
-    result.map(|()| stats)
+    http.outcome(stats, result)
 }
 
 #[allow(clippy::too_many_arguments)]

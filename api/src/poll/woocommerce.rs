@@ -177,9 +177,7 @@ pub async fn poll_once(config: &WooConfig, producer: &Producer) -> Result<PollSt
         Ok(())
     }
     .await;
-    stats.requests = http.requests;
-    stats.decisions = std::mem::take(&mut http.decisions);
-    result.map(|()| stats)
+    http.outcome(stats, result)
 }
 
 async fn poll_resource(
