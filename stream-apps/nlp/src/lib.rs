@@ -10,6 +10,7 @@ pub mod distilbert;
 pub mod encoder;
 pub mod lexicon;
 pub mod probe;
+pub mod roberta;
 pub mod sentiment;
 
 use std::path::{Path, PathBuf};
