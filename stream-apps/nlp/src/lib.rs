@@ -9,6 +9,7 @@ pub mod data;
 pub mod distilbert;
 pub mod encoder;
 pub mod lexicon;
+pub mod ocean;
 pub mod probe;
 pub mod roberta;
 pub mod sentiment;
