@@ -7,6 +7,7 @@ use std::path::Path;
 
 use mindset_nlp::{
     EMOTIONS,
+    emotion::EmotionModel,
     roberta::{MERGES_FILE, RobertaEmotion, VOCAB_FILE, WEIGHTS_FILE, emotion_config},
 };
 use rust_bert::{bert::BertConfig, roberta::RobertaForSequenceClassification};
@@ -125,6 +126,9 @@ fn a_generated_emotion_folder_loads_and_scores_as_its_weights_say() {
             );
         }
     }
+
+    let chosen = EmotionModel::load(Some(&dir), Path::new("/nonexistent-minilm")).unwrap();
+    assert_eq!(chosen.emotions(&texts).unwrap(), batched);
 }
 
 #[test]
@@ -163,4 +167,5 @@ fn a_folder_without_weights_is_refused_with_the_file_named() {
         .err()
         .expect("empty folder refused");
     assert!(err.to_string().contains("config.json"), "{err}");
+    assert!(EmotionModel::load(Some(tmp.path()), tmp.path()).is_err());
 }
