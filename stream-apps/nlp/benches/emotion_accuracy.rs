@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         .map(|(sentences, words)| sentences.iter().copied().chain([words]).collect())
         .collect();
     let with_words: [&[&str]; 7] = std::array::from_fn(|k| with_words[k].as_slice());
-    let words_only: [&[&str]; 7] = WORDS.map(std::slice::from_ref);
+    let words_only: [&[&str]; 7] = std::array::from_fn(|k| std::slice::from_ref(&WORDS[k]));
     let variants: [(&str, &[&[&str]; 7], bool); 5] = [
         ("sentences", &PROTOTYPES, false),
         ("sentences, centred", &PROTOTYPES, true),
@@ -274,7 +274,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Each emotion's everyday words, the alternative or addition to `emotion::PROTOTYPES` compared here.
-const WORDS: [&str; 7] = [
+static WORDS: [&str; 7] = [
     "anger, rage, fury, outrage",
     "disgust, revulsion, repugnance",
     "fear, anxiety, dread, panic",
