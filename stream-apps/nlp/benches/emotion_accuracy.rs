@@ -107,8 +107,8 @@ fn main() -> anyhow::Result<()> {
     let mut chosen: Option<(f64, usize, f32)> = None;
     let mut calibrated_sims = Vec::new();
     for (v, (name, descriptions, centred)) in variants.iter().enumerate() {
-        let protos = EmotionPrototypes::from_descriptions(model.encoder(), descriptions)?
-            .centred(*centred);
+        let protos =
+            EmotionPrototypes::from_descriptions(model.encoder(), descriptions)?.centred(*centred);
         print!("  {name:<28}");
         let cal_sims = protos.similarities(&cal_x);
         let mut best = (f64::NEG_INFINITY, GRID[0]);
@@ -164,12 +164,13 @@ fn main() -> anyhow::Result<()> {
         "", "accuracy", "F1 pos", "F1 neg", "macro-F1", "n"
     );
     let shipped = softmax_rows(&test_sims, TEMPERATURE)?;
-    let mut rows: Vec<(String, Vec<Label>)> = vec![(
-        "shipped".to_string(),
-        shipped.iter().map(valence).collect(),
-    )];
+    let mut rows: Vec<(String, Vec<Label>)> =
+        vec![("shipped".to_string(), shipped.iter().map(valence).collect())];
     for (name, sims, t) in &calibrated_sims {
-        rows.push((name.clone(), softmax_rows(sims, *t)?.iter().map(valence).collect()));
+        rows.push((
+            name.clone(),
+            softmax_rows(sims, *t)?.iter().map(valence).collect(),
+        ));
     }
     rows.push((
         format!("majority class ({majority:?})"),

@@ -122,7 +122,11 @@ impl EmotionPrototypes {
                 return Err(NlpError::Model(format!("no description of {label}")));
             }
             let embedded = encoder.encode(texts, ENCODE_BATCH)?;
-            rows.push(unit_rows(&embedded.mean_dim([0i64].as_slice(), true, Kind::Float)));
+            rows.push(unit_rows(&embedded.mean_dim(
+                [0i64].as_slice(),
+                true,
+                Kind::Float,
+            )));
         }
         Ok(EmotionPrototypes {
             centroids: Tensor::cat(&rows, 0),
@@ -133,7 +137,9 @@ impl EmotionPrototypes {
     /// With `centre`, the emotion vectors less their mean, made unit length again.
     pub fn centred(mut self, centre: bool) -> EmotionPrototypes {
         if centre {
-            let mean = self.centroids.mean_dim([0i64].as_slice(), true, Kind::Float);
+            let mean = self
+                .centroids
+                .mean_dim([0i64].as_slice(), true, Kind::Float);
             self.centroids = unit_rows(&(&self.centroids - mean));
         }
         self

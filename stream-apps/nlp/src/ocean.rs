@@ -128,7 +128,10 @@ pub struct TraitPrototypes {
 
 impl TraitPrototypes {
     /// Embeds the items with `encoder`.
-    pub fn new(encoder: &SentenceEncoder, items: Vec<IpipItem>) -> Result<TraitPrototypes, NlpError> {
+    pub fn new(
+        encoder: &SentenceEncoder,
+        items: Vec<IpipItem>,
+    ) -> Result<TraitPrototypes, NlpError> {
         let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
         let embeddings = encoder.encode(&texts, 32)?;
         Ok(TraitPrototypes { items, embeddings })
@@ -145,9 +148,13 @@ impl TraitPrototypes {
 
     /// Evidence per text for unit-length embeddings `[n, dim]`.
     pub fn evidence(&self, embeddings: &Tensor) -> Result<Vec<TraitEvidence>, NlpError> {
-        let sims: Vec<f32> = Vec::try_from(self.similarities(embeddings).contiguous().flatten(0, -1))?;
+        let sims: Vec<f32> =
+            Vec::try_from(self.similarities(embeddings).contiguous().flatten(0, -1))?;
         if self.items.is_empty() {
-            return Ok(vec![evidence(&self.items, &[]); embeddings.size()[0] as usize]);
+            return Ok(vec![
+                evidence(&self.items, &[]);
+                embeddings.size()[0] as usize
+            ]);
         }
         Ok(sims
             .chunks_exact(self.items.len())

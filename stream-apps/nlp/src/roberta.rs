@@ -64,7 +64,9 @@ impl RobertaEmotion {
         let tokenizer =
             RobertaTokenizer::from_file(dir.join(VOCAB_FILE), dir.join(MERGES_FILE), false, false)
                 .map_err(|e| NlpError::Model(format!("{}: {e}", dir.display())))?;
-        let pad_id = tokenizer.vocab().token_to_id(tokenizer.vocab().get_pad_value());
+        let pad_id = tokenizer
+            .vocab()
+            .token_to_id(tokenizer.vocab().get_pad_value());
         let mut vs = nn::VarStore::new(Device::Cpu);
         let model = RobertaForSequenceClassification::new(vs.root(), &config)
             .map_err(|e| NlpError::Model(e.to_string()))?;
@@ -155,7 +157,11 @@ pub fn label_order(config: &BertConfig) -> Result<[i64; 7], String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if labels.len() != EMOTIONS.len() || labels.iter().enumerate().any(|(k, (id, _))| *id != k as i64)
+    if labels.len() != EMOTIONS.len()
+        || labels
+            .iter()
+            .enumerate()
+            .any(|(k, (id, _))| *id != k as i64)
     {
         return Err(format!(
             "labels {} are not the seven emotions {EMOTIONS:?} with ids 0..7",

@@ -39,7 +39,15 @@ fn nothing_above_the_floor_is_no_evidence() {
 #[test]
 fn only_plus_items_matching_gives_plus_one_and_cues_sum_to_the_signal() {
     let f = SIMILARITY_FLOOR;
-    let sims = [f + 0.3, f + 0.1, f - 0.1, f - 0.2, f - 0.05, f - 0.1, f - 0.1];
+    let sims = [
+        f + 0.3,
+        f + 0.1,
+        f - 0.1,
+        f - 0.2,
+        f - 0.05,
+        f - 0.1,
+        f - 0.1,
+    ];
     let e = evidence(&items(), &sims);
     assert!((e.signal[2] - 1.0).abs() < 1e-6, "{:?}", e.signal);
     let w = 0.3 / (1.0 - f);
@@ -60,7 +68,15 @@ fn only_plus_items_matching_gives_plus_one_and_cues_sum_to_the_signal() {
 fn both_keyings_matching_gives_their_balance() {
     let f = SIMILARITY_FLOOR;
     // + side: 0.2 and 0.1 above the floor; - side: 0.3 above.
-    let sims = [f + 0.2, f + 0.1, f - 0.1, f + 0.3, f - 0.1, f + 0.4, f + 0.4];
+    let sims = [
+        f + 0.2,
+        f + 0.1,
+        f - 0.1,
+        f + 0.3,
+        f - 0.1,
+        f + 0.4,
+        f + 0.4,
+    ];
     let e = evidence(&items(), &sims);
     let (rp, rm) = (0.3 / TOP_K as f32, 0.3 / TOP_K as f32);
     assert!((e.signal[2] - (rp - rm) / (rp + rm)).abs() < 1e-5);
@@ -120,7 +136,11 @@ fn the_item_file_is_read_and_a_broken_one_refused() {
     assert!(err.contains("openness has no --keyed item"), "{err}");
 
     let bad_keying = tmp.path().join("bad.tsv");
-    std::fs::write(&bad_keying, body.replace("\t+\tI am high on agree", "\t?\tI am high on agree")).unwrap();
+    std::fs::write(
+        &bad_keying,
+        body.replace("\t+\tI am high on agree", "\t?\tI am high on agree"),
+    )
+    .unwrap();
     let err = read_items(&bad_keying).unwrap_err().to_string();
     assert!(err.contains("line 8") && err.contains("\"?\""), "{err}");
 }

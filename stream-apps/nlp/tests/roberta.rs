@@ -118,11 +118,10 @@ fn a_generated_emotion_folder_loads_and_scores_as_its_weights_say() {
         let sum: f32 = emotions.scores.iter().sum();
         assert!((sum - 1.0).abs() < 1e-5, "{text}: scores sum to {sum}");
         let alone = model.emotions(&[text]).unwrap().remove(0);
-        for k in 0..7 {
+        for (k, emotion) in EMOTIONS.iter().enumerate() {
             assert!(
                 (alone.scores[k] - emotions.scores[k]).abs() < 1e-5,
-                "{text}: batch-dependent score for {}",
-                EMOTIONS[k]
+                "{text}: batch-dependent score for {emotion}"
             );
         }
     }
@@ -136,7 +135,9 @@ fn a_checkpoint_whose_labels_do_not_map_is_refused_naming_them() {
     let tmp = tempfile::tempdir().unwrap();
     let sentiment = tmp.path().join("sentiment");
     write_folder(&sentiment, &["NEGATIVE", "POSITIVE"]);
-    let err = RobertaEmotion::load(&sentiment).err().expect("2 labels refused");
+    let err = RobertaEmotion::load(&sentiment)
+        .err()
+        .expect("2 labels refused");
     assert!(err.to_string().contains("1=positive"), "{err}");
 
     let other = tmp.path().join("other");
@@ -152,7 +153,9 @@ fn a_checkpoint_whose_labels_do_not_map_is_refused_naming_them() {
             "surprise",
         ],
     );
-    let err = RobertaEmotion::load(&other).err().expect("happiness refused");
+    let err = RobertaEmotion::load(&other)
+        .err()
+        .expect("happiness refused");
     let msg = err.to_string();
     assert!(
         msg.contains("no \"joy\"") && msg.contains("3=happiness"),

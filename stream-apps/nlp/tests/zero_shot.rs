@@ -36,12 +36,18 @@ fn clear_texts_get_their_emotion() {
             "I'm so happy with my new shoes, they are perfect and I love them!",
             "joy",
         ),
-        ("My parcel was delivered to the front desk on Monday.", "neutral"),
+        (
+            "My parcel was delivered to the front desk on Monday.",
+            "neutral",
+        ),
         (
             "I feel so sad, the gift arrived broken and my daughter cried all evening.",
             "sadness",
         ),
-        ("Wow, I did not expect it to arrive a whole week early!", "surprise"),
+        (
+            "Wow, I did not expect it to arrive a whole week early!",
+            "surprise",
+        ),
     ];
     let texts: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let got = model.emotions(&texts).unwrap();
@@ -51,10 +57,17 @@ fn clear_texts_get_their_emotion() {
         assert!((sum - 1.0).abs() < 1e-4, "{text}: scores sum to {sum}");
         let (label, _) = emotions.dominant();
         if label != *want {
-            wrong.push(format!("{text:?}: {label} (want {want}) {:?}", emotions.scores));
+            wrong.push(format!(
+                "{text:?}: {label} (want {want}) {:?}",
+                emotions.scores
+            ));
         }
     }
-    assert!(wrong.is_empty(), "labels {EMOTIONS:?}\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "labels {EMOTIONS:?}\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -147,11 +160,20 @@ fn small_talk_weighs_little_and_results_do_not_depend_on_the_batch() {
     for (i, text) in texts.iter().enumerate() {
         let alone = model.analyze(&[text]).unwrap().remove(0);
         for k in 0..7 {
-            assert!((alone.0.scores[k] - got[i].0.scores[k]).abs() < 1e-5, "{text}");
+            assert!(
+                (alone.0.scores[k] - got[i].0.scores[k]).abs() < 1e-5,
+                "{text}"
+            );
         }
         for t in 0..5 {
-            assert!((alone.1.signal[t] - got[i].1.signal[t]).abs() < 1e-4, "{text}");
-            assert!((alone.1.weight[t] - got[i].1.weight[t]).abs() < 1e-4, "{text}");
+            assert!(
+                (alone.1.signal[t] - got[i].1.signal[t]).abs() < 1e-4,
+                "{text}"
+            );
+            assert!(
+                (alone.1.weight[t] - got[i].1.weight[t]).abs() < 1e-4,
+                "{text}"
+            );
         }
     }
     let again = model.analyze(&texts).unwrap();
