@@ -8,10 +8,14 @@ pub mod batch;
 pub mod core;
 pub mod data;
 pub mod distilbert;
+pub mod emotion;
 pub mod encoder;
 pub mod lexicon;
+pub mod ocean;
 pub mod probe;
+pub mod roberta;
 pub mod sentiment;
+pub mod zero_shot;
 
 mod app;
 pub use app::{NlpApp, NlpConfig, run, to_record};

@@ -1,0 +1,76 @@
+//! Emotions and Big Five evidence from one MiniLM encode per batch: what the batching thread calls.
+//!
+//! [`ZeroShot::analyze`] embeds the batch once with all-MiniLM-L6-v2 and compares the embeddings with
+//! the emotion prototypes ([`crate::emotion`]) and the IPIP items ([`crate::ocean`]). When a RoBERTa
+//! emotion checkpoint is configured ([`crate::emotion::EmotionModel::Roberta`]), its emotions replace
+//! the zero-shot ones and [`ZeroShot::traits`] still gives the trait evidence.
+
+use std::path::Path;
+
+use crate::{
+    Emotions, NlpError, TraitEvidence,
+    emotion::{ENCODE_BATCH, EmotionPrototypes, MAX_LEN},
+    encoder::{SentenceEncoder, default_base_dir},
+    ocean::{self, TraitPrototypes},
+};
+
+/// The MiniLM encoder with the emotion prototypes and the IPIP items embedded.
+pub struct ZeroShot {
+    encoder: SentenceEncoder,
+    emotions: EmotionPrototypes,
+    traits: TraitPrototypes,
+}
+
+impl ZeroShot {
+    /// Loads the encoder from `base_dir` (all-MiniLM-L6-v2) and the items from `ipip_path` (the TSV
+    /// `infra/fetch-nlp.sh` writes), and embeds the prototypes and items once.
+    pub fn load(base_dir: &Path, ipip_path: &Path) -> Result<ZeroShot, NlpError> {
+        let encoder = SentenceEncoder::load(base_dir, MAX_LEN)?;
+        let emotions = EmotionPrototypes::new(&encoder)?;
+        let traits = TraitPrototypes::new(&encoder, ocean::read_items(ipip_path)?)?;
+        Ok(ZeroShot {
+            encoder,
+            emotions,
+            traits,
+        })
+    }
+
+    /// [`ZeroShot::load`] from `$MINDSET_NLP_MODEL` and `$MINDSET_NLP_IPIP` (or their defaults under
+    /// `$MINDSET_CACHE`).
+    pub fn from_env() -> Result<ZeroShot, NlpError> {
+        ZeroShot::load(&default_base_dir(), &ocean::default_ipip_path())
+    }
+
+    /// Emotions and trait evidence per text, in order, from one encoder pass over the batch.
+    pub fn analyze(&self, texts: &[&str]) -> Result<Vec<(Emotions, TraitEvidence)>, NlpError> {
+        let embeddings = self.encoder.encode(texts, ENCODE_BATCH)?;
+        let emotions = self.emotions.emotions(&embeddings)?;
+        let traits = self.traits.evidence(&embeddings)?;
+        Ok(emotions.into_iter().zip(traits).collect())
+    }
+
+    /// Emotions per text, in order.
+    pub fn emotions(&self, texts: &[&str]) -> Result<Vec<Emotions>, NlpError> {
+        let embeddings = self.encoder.encode(texts, ENCODE_BATCH)?;
+        self.emotions.emotions(&embeddings)
+    }
+
+    /// Trait evidence per text, in order.
+    pub fn traits(&self, texts: &[&str]) -> Result<Vec<TraitEvidence>, NlpError> {
+        let embeddings = self.encoder.encode(texts, ENCODE_BATCH)?;
+        self.traits.evidence(&embeddings)
+    }
+
+    /// The encoder, for callers that embed texts themselves (the accuracy bench).
+    pub fn encoder(&self) -> &SentenceEncoder {
+        &self.encoder
+    }
+
+    pub fn emotion_prototypes(&self) -> &EmotionPrototypes {
+        &self.emotions
+    }
+
+    pub fn trait_prototypes(&self) -> &TraitPrototypes {
+        &self.traits
+    }
+}
