@@ -101,6 +101,9 @@ pub enum ShellError {
     Log(#[from] LogError),
     #[error("topic {0} declares no dead-letter topic, so its poison records have nowhere to go")]
     NoDeadLetter(String),
+    /// The app could not start (e.g. a configured model does not load).
+    #[error("{0}")]
+    Start(String),
 }
 
 pub fn now_ms() -> i64 {

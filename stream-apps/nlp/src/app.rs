@@ -62,9 +62,14 @@ impl NlpApp {
         A: Analyze,
         F: FnOnce() -> A + Send + 'static,
     {
+        NlpApp::with_batcher(Batcher::spawn(batch, make))
+    }
+
+    /// The app on a batching thread already running its models.
+    pub fn with_batcher(batcher: Batcher) -> NlpApp {
         NlpApp {
             core: Nlp::new(),
-            batcher: Batcher::spawn(batch, make),
+            batcher,
             pending: Vec::new(),
         }
     }
@@ -254,7 +259,9 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<RunStats, ShellError> {
     let dir = config.sentiment_dir.clone();
-    let mut app = NlpApp::new(config.batch, move || crate::load_models(&dir));
+    let batcher = Batcher::try_spawn(config.batch, move || crate::load_models(&dir))
+        .map_err(|e| ShellError::Start(format!("loading the nlp models: {e}")))?;
+    let mut app = NlpApp::with_batcher(batcher);
     tracing::info!(app = NAME, models = app.models(), "models loaded");
     log.ensure_topics(&[&TEXT_INSIGHTS.spec]).await?;
     shell::run(log, &mut app, opts, shutdown).await

@@ -77,22 +77,43 @@ impl Batcher {
         A: Analyze,
         F: FnOnce() -> A + Send + 'static,
     {
+        Batcher::try_spawn(config, move || Ok(make())).expect("an infallible build")
+    }
+
+    /// [`Batcher::spawn`] for a build that can fail: its error is returned, and no thread is left.
+    pub fn try_spawn<A, F>(config: BatchConfig, make: F) -> Result<Batcher, NlpError>
+    where
+        A: Analyze,
+        F: FnOnce() -> Result<A, NlpError> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel::<Job>();
-        let (built, described) = mpsc::sync_channel::<String>(1);
+        let (built, described) = mpsc::sync_channel::<Result<String, String>>(1);
         let thread = std::thread::Builder::new()
             .name("nlp-batcher".into())
-            .spawn(move || {
-                let analyzer = make();
-                let _ = built.send(analyzer.describe());
-                run(&analyzer, &rx, config)
+            .spawn(move || match make() {
+                Ok(analyzer) => {
+                    let _ = built.send(Ok(analyzer.describe()));
+                    run(&analyzer, &rx, config)
+                }
+                Err(e) => {
+                    let _ = built.send(Err(e.to_string()));
+                }
             })
             .expect("spawning the batching thread");
-        // A `make` that panicked leaves no description; its requests then report the stopped thread.
-        let models = described.recv().unwrap_or_default();
-        Batcher {
-            models,
-            tx: Some(tx),
-            thread: Some(thread),
+        match described.recv() {
+            Ok(Ok(models)) => Ok(Batcher {
+                models,
+                tx: Some(tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(NlpError::Model(e))
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(NlpError::Model("building the models panicked".into()))
+            }
         }
     }
 

@@ -149,11 +149,28 @@ pub fn load_analyzer(dir: &Path) -> Box<dyn core::Analyzer> {
     }
 }
 
-/// The models the app runs: the sentiment analyzer of [`load_analyzer`]; emotions and traits are
-/// read when their models are available.
-pub fn load_models(sentiment_dir: &Path) -> core::Models {
-    core::Models {
+/// The models the app runs: the sentiment analyzer of [`load_analyzer`], and the emotion and
+/// trait reader ([`zero_shot::TextReader`]) from the MiniLM weights and the IPIP items
+/// (`$MINDSET_NLP_MODEL`, `$MINDSET_NLP_IPIP`), with a user's RoBERTa emotion checkpoint when
+/// `$MINDSET_NLP_EMOTION_MODEL` names one. Without the weights or items the app runs without the
+/// reader (logged; insights then carry no emotions or traits). A configured RoBERTa folder that
+/// does not load is an error.
+pub fn load_models(sentiment_dir: &Path) -> Result<core::Models, NlpError> {
+    let roberta = emotion::roberta_dir_from_env();
+    let reader = match zero_shot::TextReader::load(
+        &encoder::default_base_dir(),
+        &ocean::default_ipip_path(),
+        roberta.as_deref(),
+    ) {
+        Ok(r) => Some(Box::new(r) as Box<dyn core::Reader>),
+        Err(e) if roberta.is_none() => {
+            tracing::warn!(error = %e, "emotion and trait reader unavailable (run infra/fetch-nlp.sh); insights carry sentiment only");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(core::Models {
         sentiment: load_analyzer(sentiment_dir),
-        reader: None,
-    }
+        reader,
+    })
 }

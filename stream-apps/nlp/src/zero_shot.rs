@@ -74,3 +74,64 @@ impl ZeroShot {
         &self.traits
     }
 }
+
+/// The reader the app runs beside sentiment: emotions and traits zero-shot from one encode, or
+/// emotions from a user's RoBERTa checkpoint with the traits still zero-shot.
+pub struct TextReader {
+    zero_shot: ZeroShot,
+    roberta: Option<(crate::roberta::RobertaEmotion, String)>,
+}
+
+impl TextReader {
+    /// The zero-shot reader, with RoBERTa emotions from `roberta_dir` when given (an error if that
+    /// folder does not load: a configured model is never silently replaced).
+    pub fn load(
+        base_dir: &Path,
+        ipip_path: &Path,
+        roberta_dir: Option<&Path>,
+    ) -> Result<TextReader, NlpError> {
+        let roberta = match roberta_dir {
+            Some(dir) => {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Some((crate::roberta::RobertaEmotion::load(dir)?, name))
+            }
+            None => None,
+        };
+        Ok(TextReader {
+            zero_shot: ZeroShot::load(base_dir, ipip_path)?,
+            roberta,
+        })
+    }
+}
+
+impl crate::core::Reader for TextReader {
+    fn describe(&self) -> String {
+        match &self.roberta {
+            Some((_, name)) => {
+                format!("emotions roberta:{name};traits zero-shot-minilm+ipip-neo-120")
+            }
+            None => "emotions zero-shot-minilm;traits zero-shot-minilm+ipip-neo-120".into(),
+        }
+    }
+
+    fn read(&self, texts: &[&str]) -> Result<Vec<crate::core::Reading>, NlpError> {
+        let pairs: Vec<(Emotions, TraitEvidence)> = match &self.roberta {
+            Some((roberta, _)) => roberta
+                .emotions(texts)?
+                .into_iter()
+                .zip(self.zero_shot.traits(texts)?)
+                .collect(),
+            None => self.zero_shot.analyze(texts)?,
+        };
+        Ok(pairs
+            .into_iter()
+            .map(|(e, t)| crate::core::Reading {
+                emotions: Some(e),
+                traits: Some(t),
+            })
+            .collect())
+    }
+}

@@ -85,7 +85,24 @@ async fn every_customer_text_gets_one_insight_keyed_by_its_customer() {
         assert_eq!(i.chars as usize, text.chars().count());
         let expected = lexicon.classify(text);
         assert!((i.sentiment.score - f64::from(expected.score)).abs() < 1e-6);
-        assert_eq!(i.models, "vader-lexicon");
+        // The zero-shot reader runs beside the lexicon (infra/fetch-nlp.sh fetched its parts).
+        assert!(
+            i.models
+                .starts_with("vader-lexicon;emotions zero-shot-minilm"),
+            "{}",
+            i.models
+        );
+        let mix = i.emotions.expect("emotions").to_array();
+        assert!((mix.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{mix:?}");
+        let traits = i.traits.expect("trait evidence");
+        assert!(traits.weight.to_array().iter().all(|w| *w >= 0.0));
+        assert!(
+            traits
+                .signal
+                .to_array()
+                .iter()
+                .all(|s| (-1.0..=1.0).contains(s))
+        );
     }
     // A second run has nothing left to read: the group's offsets were committed.
     let again = mindset_nlp::run(&log, config, &opts(), Shutdown::new())
