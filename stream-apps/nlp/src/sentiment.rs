@@ -34,7 +34,7 @@ use crate::{
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Bumped when a change to this file changes what training produces.
-const TRAINING_CODE_VERSION: u32 = 2;
+const TRAINING_CODE_VERSION: u32 = 3;
 /// Texts per inference batch.
 const PREDICT_BATCH: usize = 32;
 
@@ -373,10 +373,11 @@ impl Sentiment {
             read_manifest(dir).ok_or_else(|| NlpError::NotPrepared(dir.to_path_buf()))?;
         let config = encoder::read_config(dir)?;
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let net = Net::new(&vs.root(), &config, manifest.config.lexicon_features);
+        let mut net = Net::new(&vs.root(), &config, manifest.config.lexicon_features);
         vs.load(dir.join(WEIGHTS_FILE))
             .map_err(|e| NlpError::Model(format!("{}: {e}", dir.join(WEIGHTS_FILE).display())))?;
         vs.freeze();
+        net.encoder.fuse();
         Ok(Sentiment {
             vs,
             net,
@@ -554,6 +555,8 @@ pub fn train(
         }
     }
     vs.freeze();
+    let mut net = net;
+    net.encoder.fuse();
     Ok(Sentiment {
         vs,
         net,
