@@ -109,8 +109,8 @@ pub struct Encoder {
     activation: Activation,
     hidden_dropout: f64,
     attention_dropout: f64,
-    /// Embeddings and layers below this index get no gradient while training.
-    frozen_layers: usize,
+    /// Blocks (the embeddings, then the layers from the bottom) that get no gradient while training.
+    frozen_blocks: usize,
 }
 
 /// BERT layer norms use ε = 1e-12 (rust-bert hard-codes it too).
@@ -231,7 +231,7 @@ impl Encoder {
             activation: config.hidden_act,
             hidden_dropout: config.hidden_dropout_prob,
             attention_dropout: config.attention_probs_dropout_prob,
-            frozen_layers: 0,
+            frozen_blocks: 0,
         }
     }
 
@@ -239,10 +239,11 @@ impl Encoder {
         self.hidden_size
     }
 
-    /// While training, the embeddings and the lowest `layers` layers get no gradient (their step
-    /// costs only the forward pass).
-    pub fn freeze_lowest(&mut self, layers: usize) {
-        self.frozen_layers = layers;
+    /// While training, the lowest `blocks` blocks get no gradient, counting the embeddings as the
+    /// first block: 1 freezes the embeddings (whose 30,522-row table is most of the optimiser's
+    /// work), 3 the embeddings and two layers. Their part of a step is the forward pass only.
+    pub fn freeze_lowest(&mut self, blocks: usize) {
+        self.frozen_blocks = blocks;
     }
 
     /// Stacks each layer's query, key and value weights into one matrix, for inference: one matmul
@@ -304,23 +305,25 @@ impl Encoder {
                 "{len} tokens, but the model has {max} positions"
             )));
         }
-        let lowest = |n: usize| {
-            let embedded = self.embed(ids, packing, train);
-            self.layers[..n].iter().fold(embedded, |x, layer| {
-                layer.forward_t(&x, packing, self, train)
-            })
-        };
+        // Block 0 is the embeddings, block i the layer i − 1; frozen blocks run without gradient.
         let frozen = if train {
-            self.frozen_layers.min(self.layers.len())
+            self.frozen_blocks.min(self.layers.len() + 1)
         } else {
             0
         };
-        let mut x = if frozen > 0 {
-            tch::no_grad(|| lowest(frozen))
-        } else {
-            lowest(0)
+        let below = frozen.saturating_sub(1);
+        let lowest = || {
+            let embedded = self.embed(ids, packing, train);
+            self.layers[..below].iter().fold(embedded, |x, layer| {
+                layer.forward_t(&x, packing, self, train)
+            })
         };
-        for layer in &self.layers[frozen..] {
+        let mut x = if frozen > 0 {
+            tch::no_grad(lowest)
+        } else {
+            lowest()
+        };
+        for layer in &self.layers[below..] {
             x = layer.forward_t(&x, packing, self, train);
         }
         Ok(x)

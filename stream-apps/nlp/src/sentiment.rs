@@ -65,6 +65,15 @@ pub struct TrainConfig {
     /// Feed VADER's four scores (compound, pos, neu, neg) to the head beside the pooled encoding.
     #[serde(default)]
     pub lexicon_features: bool,
+    /// Blocks of the encoder left untrained, from the bottom, the embeddings counting as the first
+    /// (1: the embeddings; 3: the embeddings and two layers). A frozen block costs no backward pass
+    /// and no optimiser update.
+    #[serde(default)]
+    pub frozen_blocks: usize,
+    /// When set, each sentence is trained towards P(positive) = sigmoid(mean rating × this) instead
+    /// of its 0/1 label, so a sentence the raters found barely positive pulls less than a glowing one.
+    #[serde(default)]
+    pub rating_target_scale: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -84,6 +93,8 @@ impl Default for TrainConfig {
             threads: 2,
             head_lr_multiplier: 20.0,
             lexicon_features: true,
+            frozen_blocks: 0,
+            rating_target_scale: None,
         }
     }
 }
@@ -484,7 +495,8 @@ pub fn train(
     let bert_config = encoder::read_config(base_dir)?;
     let tokenizer = encoder::load_tokenizer(base_dir)?;
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
+    let mut net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
+    net.encoder.freeze_lowest(config.frozen_blocks);
     let weights = base_dir.join(WEIGHTS_FILE);
     let missing = vs
         .load_partial(&weights)
@@ -500,11 +512,13 @@ pub fn train(
     let ids = encoder::tokenize(&tokenizer, &texts, config.max_len);
     let lexicon = config.lexicon_features.then(Lexicon::new);
     let features = lexicon.as_ref().map(|lex| lexicon_features(lex, &texts));
-    let labels: Vec<i64> = examples
+    // P(positive) each sentence is trained towards.
+    let targets: Vec<f32> = examples
         .iter()
-        .map(|e| match e.label {
-            Label::Negative => 0,
-            Label::Positive => 1,
+        .map(|e| match (config.rating_target_scale, e.label) {
+            (Some(scale), _) => 1.0 / (1.0 + (-(e.rating as f64) * scale).exp()) as f32,
+            (None, Label::Negative) => 0.0,
+            (None, Label::Positive) => 1.0,
         })
         .collect();
 
@@ -529,7 +543,7 @@ pub fn train(
             }
             let seqs: Vec<&[i64]> = batch_idx.iter().map(|&i| ids[i].as_slice()).collect();
             let (t_ids, mask) = encoder::pad_batch(&seqs, Device::Cpu);
-            let y = Tensor::from_slice(&batch_idx.iter().map(|&i| labels[i]).collect::<Vec<_>>());
+            let p = Tensor::from_slice(&batch_idx.iter().map(|&i| targets[i]).collect::<Vec<_>>());
             let batch_features = features.as_ref().map(|f| {
                 f.index_select(
                     0,
@@ -537,7 +551,11 @@ pub fn train(
                 )
             });
             let logits = net.forward_t(&t_ids, &mask, batch_features.as_ref(), true)?;
-            let loss = logits.cross_entropy_for_logits(&y);
+            // Cross-entropy against [1 − p, p]; with 0/1 targets it is the usual one.
+            let log_probs = logits.log_softmax(-1, Kind::Float);
+            let q: Tensor = 1.0 - &p;
+            let loss: Tensor =
+                -(log_probs.select(1, 1) * &p + log_probs.select(1, 0) * q).mean(Kind::Float);
             let lr = learning_rate(config.learning_rate, step, warmup, steps);
             opt.set_lr_group(0, lr);
             opt.set_lr_group(1, lr * config.head_lr_multiplier);
@@ -555,7 +573,6 @@ pub fn train(
         }
     }
     vs.freeze();
-    let mut net = net;
     net.encoder.fuse();
     Ok(Sentiment {
         vs,
