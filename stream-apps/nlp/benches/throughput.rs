@@ -125,8 +125,8 @@ impl Drop for Peer {
 }
 
 enum Model {
-    Encoder(SentenceEncoder),
-    Python(Peer),
+    Encoder(Box<SentenceEncoder>),
+    Python(Box<Peer>),
     Analyzer(Box<dyn Analyzer>),
 }
 
@@ -185,7 +185,7 @@ fn main() -> anyhow::Result<()> {
     let mut models: Vec<(String, Model)> = Vec::new();
     models.push((
         "MiniLM-L6 encoder, Rust (ours)".into(),
-        Model::Encoder(SentenceEncoder::load(&base, MAX_LEN)?),
+        Model::Encoder(Box::new(SentenceEncoder::load(&base, MAX_LEN)?)),
     ));
     let tmp = tempfile::tempdir()?;
     let texts_json = tmp.path().join("texts.json");
@@ -193,7 +193,10 @@ fn main() -> anyhow::Result<()> {
     if Peer::python().is_file() {
         let peer = Peer::start(&base, &texts_json)?;
         println!("python peer: {}", peer.versions);
-        models.push(("MiniLM-L6 encoder, Python".into(), Model::Python(peer)));
+        models.push((
+            "MiniLM-L6 encoder, Python".into(),
+            Model::Python(Box::new(peer)),
+        ));
     } else {
         println!(
             "python peer not installed: run infra/fetch-python-peer.sh (looked for {})",

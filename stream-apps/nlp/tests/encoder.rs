@@ -77,7 +77,7 @@ fn minilm_token_vectors_match_rust_bert_bert_model() {
     let config = encoder::read_config(&dir).unwrap();
     let mut theirs_vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let theirs: BertModel<BertEmbeddings> =
-        BertModel::new_with_optional_pooler(&theirs_vs.root(), &config, false);
+        BertModel::new_with_optional_pooler(theirs_vs.root(), &config, false);
     theirs_vs.load(dir.join(WEIGHTS_FILE)).unwrap();
     let mut ours_vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let mut ours = Encoder::new(&ours_vs.root(), &config);
