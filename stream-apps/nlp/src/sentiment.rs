@@ -93,8 +93,8 @@ impl Default for TrainConfig {
             threads: 2,
             head_lr_multiplier: 20.0,
             lexicon_features: true,
-            frozen_blocks: 0,
-            rating_target_scale: None,
+            frozen_blocks: 1,
+            rating_target_scale: Some(3.0),
         }
     }
 }
