@@ -1,4 +1,5 @@
-//! The sentiment model Mindset trains itself: all-MiniLM-L6-v2 fine-tuned end to end, with a linear
+//! The sentiment model Mindset trains itself: all-MiniLM-L6-v2 fine-tuned (by default its six layers,
+//! the embeddings frozen, towards soft targets from the mean human ratings), with a linear
 //! head on its mean-pooled output (by default with VADER's four scores for the text beside it), on the
 //! training split of the VADER human-rated sentences ([`crate::data`]). Two classes, negative and
 //! positive.
