@@ -7,8 +7,7 @@
 //! ```
 //!
 //! Prepares the model first when `$MINDSET_CACHE/models/sentiment-minilm-vader` does not hold it
-//! (968 steps: 0.56–0.7 s each on 2 idle cores; 18–19 minutes measured on cores shared with other
-//! builds). The accuracy is recomputed from the saved model, not read from its manifest. `--probe` adds a column for a logistic-regression probe on frozen MiniLM embeddings
+//! (968 steps; 22.7 minutes measured on cores shared with other builds, load average 5–7). The accuracy is recomputed from the saved model, not read from its manifest. `--probe` adds a column for a logistic-regression probe on frozen MiniLM embeddings
 //! (fitted here on the training split; about two more minutes). `--model DIR` scores a model folder
 //! written earlier (any configuration) instead of preparing the default one.
 

@@ -1,45 +1,169 @@
-//! Inference throughput (texts/s) of the sentiment models at batch 1 and 32, on 1 and 2 libtorch
-//! threads, over real sentences (a mix of the four domains of the held-out split, 17 words on average).
+//! Inference throughput (texts/s) at batch 1 and 32, on 1 and 2 libtorch threads, over real sentences
+//! (a fixed mix of the four domains of the held-out split, 17 words on average), with the same
+//! all-MiniLM-L6-v2 run by Python `transformers` in the same run.
 //!
 //! ```text
-//! eval "$(infra/fetch-libtorch.sh)"; eval "$(infra/fetch-nlp.sh)"
-//! cargo bench -p mindset-nlp --bench throughput
+//! eval "$(bash infra/setup.sh --nlp)"; bash infra/fetch-python-peer.sh   # the peer's venv, once
+//! OMP_WAIT_POLICY=PASSIVE cargo bench -p mindset-nlp --bench throughput [-- --distilbert]
 //! ```
 //!
-//! Models: the fine-tuned MiniLM (`mindset models prepare`; skipped when not prepared), and a
-//! DistilBERT-SST-2-shaped model (66M parameters, the bert-base-uncased vocabulary) with random weights
-//! written to a temporary folder, since no registry carries the real weights; speed does not depend on
-//! the weights' values.
+//! Rows:
+//! - **encoder, Rust**: `SentenceEncoder::encode`, our BERT forward (`src/encoder.rs`) on the
+//!   all-MiniLM-L6-v2 folder: tokenizing, the encoder, mean pooling, L2 normalisation.
+//! - **encoder, Python**: the same folder through `transformers` 4.44.2 (`AutoModel`, "sdpa"
+//!   attention) on torch 2.4.0, tokenized by its fast tokenizer, pooled the same way
+//!   (`benches/python/throughput.py`, in the venv of `infra/fetch-python-peer.sh`; without it the row
+//!   says how to install it). Both sides run the same libtorch 2.4.0 build.
+//! - **sentiment, Rust**: `Sentiment::predict` of the prepared model (the encoder, VADER's four
+//!   scores, the head); skipped when `mindset models prepare` has not run.
+//! - with `--distilbert`: a DistilBERT-SST-2-shaped model (66M parameters, random weights, since no
+//!   registry carries the real ones; speed does not depend on the values), `src/distilbert.rs`.
 //!
-//! Columns: batch 1; batch 32 (calls of 32 texts in arrival order, so each call pads to its longest
-//! text); and 256 per call, which the models sort by length and run as batches of 32 of similar
-//! length (what the batching thread gets when `max_batch` is raised). Each figure is the best of three
-//! runs, alternating, because these machines are shared and swing from run to run.
+//! Columns: batch 1 (64 texts, one per call); batch 32 (256 texts, calls of 32 in arrival order, so
+//! each call pads to its longest text); and 256 per call, which each side sorts by length and runs as
+//! batches of 32 (what the batching thread gets when `max_batch` is 256). Each figure is the best of
+//! three runs; the rows alternate within each run, because these machines are shared and swing from
+//! run to run. The table ends with the largest difference between the two encoders' embeddings of the
+//! first 32 texts, which shows they compute the same model.
 
-use std::time::Instant;
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::PathBuf,
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    time::Instant,
+};
 
+use anyhow::{Context, bail};
 use mindset_nlp::{
     core::Analyzer,
     data,
     distilbert::{self, DistilBertSentiment, Shape},
-    encoder::{self, VOCAB_FILE},
+    encoder::{self, SentenceEncoder, VOCAB_FILE},
     sentiment::{self, Sentiment},
 };
 
 const BATCH_1_TEXTS: usize = 64;
-const BATCH_32_TEXTS: usize = 256;
-
+const TEXTS: usize = 256;
+const MAX_LEN: usize = 128;
 const RUNS: usize = 3;
 
-fn measure(model: &dyn Analyzer, texts: &[&str], batch: usize) -> f64 {
-    let started = Instant::now();
-    for chunk in texts.chunks(batch) {
-        model.sentiment(chunk).expect("scoring");
+/// (batch, sorted, texts) of the three columns.
+const COLUMNS: [(usize, bool, usize); 3] = [
+    (1, false, BATCH_1_TEXTS),
+    (32, false, TEXTS),
+    (256, true, TEXTS),
+];
+
+/// The Python side, one process for the whole run.
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    versions: String,
+}
+
+impl Peer {
+    fn python() -> PathBuf {
+        mindset_nlp::cache_dir().join("pyenv-nlp-peer/bin/python")
     }
-    texts.len() as f64 / started.elapsed().as_secs_f64()
+
+    fn start(model: &std::path::Path, texts_json: &std::path::Path) -> anyhow::Result<Peer> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python/throughput.py");
+        let mut child = Command::new(Self::python())
+            .args([script.as_ref(), model.as_os_str(), texts_json.as_os_str()])
+            .arg(MAX_LEN.to_string())
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TRANSFORMERS_OFFLINE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the python peer")?;
+        let stdin = child.stdin.take().context("peer stdin")?;
+        let mut stdout = BufReader::new(child.stdout.take().context("peer stdout")?);
+        let mut versions = String::new();
+        stdout.read_line(&mut versions)?;
+        if versions.is_empty() {
+            bail!("the python peer exited before it was ready");
+        }
+        Ok(Peer {
+            child,
+            stdin,
+            stdout,
+            versions: versions.trim().to_string(),
+        })
+    }
+
+    fn ask(&mut self, command: &str) -> anyhow::Result<String> {
+        writeln!(self.stdin, "{command}")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        if line.is_empty() {
+            bail!("the python peer exited on {command:?}");
+        }
+        Ok(line)
+    }
+
+    fn measure(
+        &mut self,
+        threads: i32,
+        (batch, sorted, n): (usize, bool, usize),
+    ) -> anyhow::Result<f64> {
+        let answer = self.ask(&format!(
+            "measure {threads} {batch} {} {n}",
+            u8::from(sorted)
+        ))?;
+        Ok(answer.trim().parse()?)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+enum Model {
+    Encoder(Box<SentenceEncoder>),
+    Python(Box<Peer>),
+    Analyzer(Box<dyn Analyzer>),
+}
+
+impl Model {
+    fn measure(
+        &mut self,
+        texts: &[&str],
+        threads: i32,
+        column: (usize, bool, usize),
+    ) -> anyhow::Result<f64> {
+        let (batch, _, n) = column;
+        let texts = &texts[..n];
+        tch::set_num_threads(threads);
+        match self {
+            Model::Python(peer) => peer.measure(threads, column),
+            Model::Encoder(enc) => {
+                let _warm_up = enc.encode(&texts[..32.min(n)], 32)?; // at this thread count
+                let started = Instant::now();
+                for chunk in texts.chunks(batch) {
+                    let _embeddings = enc.encode(chunk, 32)?;
+                }
+                Ok(n as f64 / started.elapsed().as_secs_f64())
+            }
+            Model::Analyzer(model) => {
+                model.sentiment(&texts[..32.min(n)])?;
+                let started = Instant::now();
+                for chunk in texts.chunks(batch) {
+                    model.sentiment(chunk)?;
+                }
+                Ok(n as f64 / started.elapsed().as_secs_f64())
+            }
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
+    let with_distilbert = std::env::args().any(|a| a == "--distilbert");
     let dataset = data::load(&data::default_dir())?;
     // Every 15th held-out sentence: a fixed mix of the four domains.
     let texts: Vec<&str> = dataset
@@ -47,9 +171,9 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .step_by(15)
         .map(|e| e.text.as_str())
-        .take(BATCH_32_TEXTS)
+        .take(TEXTS)
         .collect();
-    anyhow::ensure!(texts.len() == BATCH_32_TEXTS, "too few held-out sentences");
+    anyhow::ensure!(texts.len() == TEXTS, "too few held-out sentences");
     let words: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
     println!(
         "{} texts, {:.1} words on average",
@@ -57,48 +181,86 @@ fn main() -> anyhow::Result<()> {
         words as f64 / texts.len() as f64
     );
 
-    let mut models: Vec<(&str, Box<dyn Analyzer>)> = Vec::new();
-    match Sentiment::load(&sentiment::default_dir()) {
-        Ok(m) => models.push(("MiniLM-L6 fine-tuned (22.7M)", Box::new(m))),
-        Err(e) => println!("skipping the fine-tuned MiniLM: {e}"),
-    }
-    let tmp = tempfile::tempdir()?;
-    let vocab = encoder::default_base_dir().join(VOCAB_FILE);
-    distilbert::write_random(tmp.path(), Shape::SST2, &vocab, 0)?;
+    let base = encoder::default_base_dir();
+    let mut models: Vec<(String, Model)> = Vec::new();
     models.push((
-        "DistilBERT-SST-2 shape (66M)",
-        Box::new(DistilBertSentiment::load(tmp.path())?),
+        "MiniLM-L6 encoder, Rust (ours)".into(),
+        Model::Encoder(Box::new(SentenceEncoder::load(&base, MAX_LEN)?)),
     ));
+    let tmp = tempfile::tempdir()?;
+    let texts_json = tmp.path().join("texts.json");
+    std::fs::write(&texts_json, serde_json::to_string(&texts)?)?;
+    if Peer::python().is_file() {
+        let peer = Peer::start(&base, &texts_json)?;
+        println!("python peer: {}", peer.versions);
+        models.push((
+            "MiniLM-L6 encoder, Python".into(),
+            Model::Python(Box::new(peer)),
+        ));
+    } else {
+        println!(
+            "python peer not installed: run infra/fetch-python-peer.sh (looked for {})",
+            Peer::python().display()
+        );
+    }
+    match Sentiment::load(&sentiment::default_dir()) {
+        Ok(m) => models.push(("sentiment model, Rust".into(), Model::Analyzer(Box::new(m)))),
+        Err(e) => println!("skipping the sentiment model: {e}"),
+    }
+    if with_distilbert {
+        let vocab = base.join(VOCAB_FILE);
+        distilbert::write_random(tmp.path(), Shape::SST2, &vocab, 0)?;
+        models.push((
+            "DistilBERT-SST-2 shape (66M)".into(),
+            Model::Analyzer(Box::new(DistilBertSentiment::load(tmp.path())?)),
+        ));
+    }
 
-    let configs: Vec<(usize, i32)> = (0..models.len())
-        .flat_map(|m| [1, 2].map(|threads| (m, threads)))
+    let configs: Vec<(i32, usize)> = [1, 2]
+        .into_iter()
+        .flat_map(|threads| (0..models.len()).map(move |m| (threads, m)))
         .collect();
     let mut best = vec![[0f64; 3]; configs.len()];
-    for _ in 0..RUNS {
-        for (c, &(m, threads)) in configs.iter().enumerate() {
-            tch::set_num_threads(threads);
-            let model = models[m].1.as_ref();
-            model.sentiment(&texts[..32]).expect("warm-up");
-            let runs = [
-                measure(model, &texts[..BATCH_1_TEXTS], 1),
-                measure(model, &texts, 32),
-                measure(model, &texts, 256),
-            ];
-            for (b, r) in best[c].iter_mut().zip(runs) {
-                *b = b.max(r);
+    for run in 0..RUNS {
+        for (c, &(threads, m)) in configs.iter().enumerate() {
+            for (col, &column) in COLUMNS.iter().enumerate() {
+                let r = models[m].1.measure(&texts, threads, column)?;
+                best[c][col] = best[c][col].max(r);
             }
         }
+        eprintln!("run {}/{RUNS} done", run + 1);
     }
     println!(
-        "\ntexts/s, best of {RUNS}\n{:<30} {:>8} {:>8} {:>9} {:>15}",
+        "\ntexts/s, best of {RUNS}\n{:<32} {:>8} {:>8} {:>9} {:>15}",
         "model", "threads", "batch 1", "batch 32", "256 by length"
     );
-    for (c, &(m, threads)) in configs.iter().enumerate() {
+    for (c, &(threads, m)) in configs.iter().enumerate() {
         let [one, many, sorted] = best[c];
         println!(
-            "{:<30} {threads:>8} {one:>8.0} {many:>9.0} {sorted:>15.0}",
+            "{:<32} {threads:>8} {one:>8.0} {many:>9.0} {sorted:>15.0}",
             models[m].0
         );
+    }
+
+    // The two encoders compute the same embeddings.
+    let python = models.iter_mut().find_map(|(_, m)| match m {
+        Model::Python(peer) => Some(peer),
+        _ => None,
+    });
+    if let Some(peer) = python {
+        let theirs: Vec<Vec<f32>> = serde_json::from_str(&peer.ask("embed 32")?)?;
+        let Model::Encoder(ours) = &models[0].1 else {
+            unreachable!("the Rust encoder is the first model")
+        };
+        let ours = ours.encode(&texts[..32], 32)?;
+        let mut diff = 0f32;
+        for (i, row) in theirs.iter().enumerate() {
+            let mine: Vec<f32> = Vec::try_from(ours.get(i as i64))?;
+            for (a, b) in mine.iter().zip(row) {
+                diff = diff.max((a - b).abs());
+            }
+        }
+        println!("\nlargest |Rust − Python| over 32 unit-length embeddings: {diff:.2e}");
     }
     Ok(())
 }

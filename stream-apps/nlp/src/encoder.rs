@@ -4,14 +4,14 @@
 //!
 //! A model folder holds `config.json` (a Hugging Face BERT config), `vocab.txt` and
 //! `model.safetensors` whose tensor names are the Hugging Face ones (`embeddings.…`, `encoder.layer.N.…`).
-//! The encoder is built directly on rust-bert's `BertModel` rather than through its
-//! `SentenceEmbeddingsModel` pipeline, because the sentiment model trains the encoder's weights and the
-//! pipeline keeps its variable store private. `tests/encoder.rs` checks that both give the same
-//! embeddings for the real model.
+//! [`Encoder`] is Mindset's own BERT forward pass on tch (fused attention, no arithmetic on padding),
+//! over the same variables as rust-bert's `BertModel`; the sentiment model trains its weights.
+//! `tests/encoder.rs` checks that it computes what rust-bert's `BertModel` and its sentence-embeddings
+//! pipeline compute on the real model.
 
 use std::path::{Path, PathBuf};
 
-use rust_bert::bert::{BertConfig, BertEmbeddings, BertModel};
+use rust_bert::{Activation, bert::BertConfig};
 use rust_tokenizers::tokenizer::{BertTokenizer, Tokenizer, TruncationStrategy};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -86,18 +86,152 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Tensor {
     summed / counts
 }
 
-/// The transformer, with its variables under the given var-store path.
+/// The transformer, with its variables under the given var-store path: BERT's embeddings and layers
+/// (the names of Hugging Face's `BertModel` without the pooler, so the same `model.safetensors` loads
+/// into it and into rust-bert's `BertModel`), computed the way `transformers` does with its "sdpa"
+/// attention:
+///
+/// - attention goes through libtorch's fused `scaled_dot_product_attention` instead of an explicit
+///   matmul, softmax and matmul;
+/// - the padding of a batch is dropped before every dense layer (they do nearly all the arithmetic) and
+///   put back only for attention, so a batch costs what its real tokens cost;
+/// - GELU is one fused op; after [`Encoder::fuse`] the query, key and value projections are one matmul.
+///
+/// `tests/encoder.rs` checks that it computes what rust-bert's `BertModel` computes on the real weights.
 pub struct Encoder {
-    bert: BertModel<BertEmbeddings>,
+    word_embeddings: Tensor,
+    position_embeddings: Tensor,
+    token_type_embeddings: Tensor,
+    embeddings_norm: nn::LayerNorm,
+    layers: Vec<Layer>,
     hidden_size: i64,
+    heads: i64,
+    activation: Activation,
+    hidden_dropout: f64,
+    attention_dropout: f64,
+    /// Blocks (the embeddings, then the layers from the bottom) that get no gradient while training.
+    frozen_blocks: usize,
+}
+
+/// BERT layer norms use ε = 1e-12 (rust-bert hard-codes it too).
+const LAYER_NORM_EPS: f64 = 1e-12;
+
+struct Layer {
+    query: nn::Linear,
+    key: nn::Linear,
+    value: nn::Linear,
+    /// `[3·hidden, hidden]` and `[3·hidden]`: query, key and value stacked, set by [`Encoder::fuse`].
+    qkv: Option<(Tensor, Tensor)>,
+    attention_output: nn::Linear,
+    attention_norm: nn::LayerNorm,
+    intermediate: nn::Linear,
+    output: nn::Linear,
+    output_norm: nn::LayerNorm,
+}
+
+/// Where a batch's real tokens are: `index` holds their positions in the flattened `[batch·len]` grid
+/// (None when nothing is padded); `attention_mask` is the additive `[batch, 1, 1, len]` mask: 0 at real
+/// tokens, the lowest float at padding (as transformers builds it). The mask is passed even when it is
+/// all zeros, because tch 0.17 hands libtorch 2.4 an undefined tensor for `None`, which its
+/// `scaled_dot_product_attention` rejects.
+struct Packing {
+    batch: i64,
+    len: i64,
+    index: Option<Tensor>,
+    attention_mask: Tensor,
+}
+
+impl Packing {
+    fn new(mask: &Tensor) -> Packing {
+        let (batch, len) = mask.size2().expect("mask is [batch, len]");
+        let index = mask.flatten(0, -1).nonzero().squeeze_dim(1);
+        let attention_mask = mask
+            .eq(0)
+            .to_kind(Kind::Float)
+            .g_mul_scalar(f32::MIN as f64)
+            .view([batch, 1, 1, len]);
+        Packing {
+            batch,
+            len,
+            index: (index.size()[0] < batch * len).then_some(index),
+            attention_mask,
+        }
+    }
+
+    /// `[batch·len, d]` → `[tokens, d]`.
+    fn pack(&self, x: &Tensor) -> Tensor {
+        match &self.index {
+            Some(index) => x.index_select(0, index),
+            None => x.shallow_clone(),
+        }
+    }
+
+    /// `[tokens, d]` → `[batch·len, d]` with zeros at the padding.
+    fn unpack(&self, x: &Tensor) -> Tensor {
+        match &self.index {
+            Some(index) => {
+                let d = x.size()[1];
+                Tensor::zeros([self.batch * self.len, d], (x.kind(), x.device()))
+                    .index_copy(0, index, x)
+            }
+            None => x.shallow_clone(),
+        }
+    }
 }
 
 impl Encoder {
     /// Declares the encoder's variables (names as in Hugging Face's BERT, no pooler).
     pub fn new(p: &nn::Path, config: &BertConfig) -> Encoder {
+        let h = config.hidden_size;
+        let embedding = |name: &str, rows: i64| {
+            (p / "embeddings" / name).var(
+                "weight",
+                &[rows, h],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: config.initializer_range as f64,
+                },
+            )
+        };
+        let norm_config = nn::LayerNormConfig {
+            eps: LAYER_NORM_EPS,
+            ..Default::default()
+        };
+        let norm = |p: nn::Path| nn::layer_norm(p / "LayerNorm", vec![h], norm_config);
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let p = p / "encoder" / "layer" / i;
+                let attention = &p / "attention";
+                let linear = |p: nn::Path, i, o| nn::linear(p, i, o, Default::default());
+                Layer {
+                    query: linear(&attention / "self" / "query", h, h),
+                    key: linear(&attention / "self" / "key", h, h),
+                    value: linear(&attention / "self" / "value", h, h),
+                    qkv: None,
+                    attention_output: linear(&attention / "output" / "dense", h, h),
+                    attention_norm: norm(&attention / "output"),
+                    intermediate: linear(
+                        &p / "intermediate" / "dense",
+                        h,
+                        config.intermediate_size,
+                    ),
+                    output: linear(&p / "output" / "dense", config.intermediate_size, h),
+                    output_norm: norm(&p / "output"),
+                }
+            })
+            .collect();
         Encoder {
-            bert: BertModel::new_with_optional_pooler(p, config, false),
-            hidden_size: config.hidden_size,
+            word_embeddings: embedding("word_embeddings", config.vocab_size),
+            position_embeddings: embedding("position_embeddings", config.max_position_embeddings),
+            token_type_embeddings: embedding("token_type_embeddings", config.type_vocab_size),
+            embeddings_norm: norm(p / "embeddings"),
+            layers,
+            hidden_size: h,
+            heads: config.num_attention_heads,
+            activation: config.hidden_act,
+            hidden_dropout: config.hidden_dropout_prob,
+            attention_dropout: config.attention_probs_dropout_prob,
+            frozen_blocks: 0,
         }
     }
 
@@ -105,13 +239,166 @@ impl Encoder {
         self.hidden_size
     }
 
+    /// While training, the lowest `blocks` blocks get no gradient, counting the embeddings as the
+    /// first block: 1 freezes the embeddings (whose 30,522-row table is most of the optimiser's
+    /// work), 3 the embeddings and two layers. Their part of a step is the forward pass only.
+    pub fn freeze_lowest(&mut self, blocks: usize) {
+        self.frozen_blocks = blocks;
+    }
+
+    /// Stacks each layer's query, key and value weights into one matrix, for inference: one matmul
+    /// instead of three. Call it once the weights are final (loaded or trained); a later change to the
+    /// variables would not reach the stacked copies.
+    pub fn fuse(&mut self) {
+        tch::no_grad(|| {
+            for layer in &mut self.layers {
+                layer.qkv = Some(layer.stacked_qkv());
+            }
+        });
+    }
+
     /// Mean-pooled sentence vectors `[batch, hidden]`; dropout is on when `train`.
     pub fn forward_t(&self, ids: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor, NlpError> {
-        let out = self
-            .bert
-            .forward_t(Some(ids), Some(mask), None, None, None, None, None, train)
-            .map_err(|e| NlpError::Model(e.to_string()))?;
-        Ok(mean_pool(&out.hidden_state, mask))
+        let packing = Packing::new(mask);
+        let hidden = self.packed_hidden(ids, &packing, train)?;
+        let rows = match &packing.index {
+            Some(index) => index.divide_scalar_mode(packing.len, "floor"),
+            None => Tensor::arange(packing.batch, (Kind::Int64, ids.device()))
+                .repeat_interleave_self_int(packing.len, 0, None),
+        };
+        let summed = Tensor::zeros(
+            [packing.batch, self.hidden_size],
+            (hidden.kind(), hidden.device()),
+        )
+        .index_add(0, &rows, &hidden);
+        let counts = mask
+            .sum_dim_intlist([1i64].as_slice(), true, hidden.kind())
+            .clamp_min(1e-9);
+        Ok(summed / counts)
+    }
+
+    /// The last layer's token vectors `[batch, len, hidden]`, zero at padded positions.
+    pub fn hidden_states_t(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor, NlpError> {
+        let packing = Packing::new(mask);
+        let hidden = self.packed_hidden(ids, &packing, train)?;
+        Ok(packing
+            .unpack(&hidden)
+            .view([packing.batch, packing.len, self.hidden_size]))
+    }
+
+    /// The last layer's vectors of the real tokens, `[tokens, hidden]`, in row-major order.
+    fn packed_hidden(
+        &self,
+        ids: &Tensor,
+        packing: &Packing,
+        train: bool,
+    ) -> Result<Tensor, NlpError> {
+        let len = packing.len;
+        let max = self.position_embeddings.size()[0];
+        if len > max {
+            return Err(NlpError::Model(format!(
+                "{len} tokens, but the model has {max} positions"
+            )));
+        }
+        // Block 0 is the embeddings, block i the layer i − 1; frozen blocks run without gradient.
+        let frozen = if train {
+            self.frozen_blocks.min(self.layers.len() + 1)
+        } else {
+            0
+        };
+        let below = frozen.saturating_sub(1);
+        let lowest = || {
+            let embedded = self.embed(ids, packing, train);
+            self.layers[..below].iter().fold(embedded, |x, layer| {
+                layer.forward_t(&x, packing, self, train)
+            })
+        };
+        let mut x = if frozen > 0 {
+            tch::no_grad(lowest)
+        } else {
+            lowest()
+        };
+        for layer in &self.layers[below..] {
+            x = layer.forward_t(&x, packing, self, train);
+        }
+        Ok(x)
+    }
+
+    /// Word + position + token type 0, normalised: `[tokens, hidden]`.
+    fn embed(&self, ids: &Tensor, packing: &Packing, train: bool) -> Tensor {
+        let device = ids.device();
+        let positions = Tensor::arange(packing.len, (Kind::Int64, device)).repeat([packing.batch]);
+        let ids = packing
+            .pack(&ids.flatten(0, -1).unsqueeze(1))
+            .squeeze_dim(1);
+        let positions = packing.pack(&positions.unsqueeze(1)).squeeze_dim(1);
+        let x = Tensor::embedding(&self.word_embeddings, &ids, 0, false, false)
+            + Tensor::embedding(&self.position_embeddings, &positions, -1, false, false)
+            + self.token_type_embeddings.get(0);
+        x.apply(&self.embeddings_norm)
+            .dropout(self.hidden_dropout, train)
+    }
+
+    fn activate(&self, x: &Tensor) -> Tensor {
+        match self.activation {
+            Activation::gelu => x.gelu("none"),
+            Activation::gelu_new => x.gelu("tanh"),
+            other => (other.get_function().get_fn())(x),
+        }
+    }
+}
+
+impl Layer {
+    fn stacked_qkv(&self) -> (Tensor, Tensor) {
+        let bias = |l: &nn::Linear| {
+            l.bs.as_ref()
+                .expect("BERT projections have a bias")
+                .shallow_clone()
+        };
+        (
+            Tensor::cat(&[&self.query.ws, &self.key.ws, &self.value.ws], 0),
+            Tensor::cat(&[bias(&self.query), bias(&self.key), bias(&self.value)], 0),
+        )
+    }
+
+    /// `[tokens, hidden]` → `[tokens, hidden]`.
+    fn forward_t(&self, x: &Tensor, packing: &Packing, enc: &Encoder, train: bool) -> Tensor {
+        let (b, l, h, heads) = (packing.batch, packing.len, enc.hidden_size, enc.heads);
+        let qkv = match &self.qkv {
+            Some((w, bias)) => x.linear(w, Some(bias)),
+            None => {
+                let (w, bias) = self.stacked_qkv();
+                x.linear(&w, Some(&bias))
+            }
+        };
+        // [batch·len, 3·hidden] → three [batch, heads, len, head size].
+        let qkv = packing
+            .unpack(&qkv)
+            .view([b, l, 3, heads, h / heads])
+            .permute([2, 0, 3, 1, 4]);
+        let context = Tensor::scaled_dot_product_attention(
+            &qkv.get(0),
+            &qkv.get(1),
+            &qkv.get(2),
+            Some(&packing.attention_mask),
+            if train { enc.attention_dropout } else { 0.0 },
+            false,
+            None,
+        );
+        let context = packing.pack(&context.transpose(1, 2).reshape([b * l, h]));
+        let attended = (context
+            .apply(&self.attention_output)
+            .dropout(enc.hidden_dropout, train)
+            + x)
+            .apply(&self.attention_norm);
+        let inner = enc.activate(&attended.apply(&self.intermediate));
+        (inner.apply(&self.output).dropout(enc.hidden_dropout, train) + attended)
+            .apply(&self.output_norm)
     }
 }
 
@@ -128,10 +415,11 @@ impl SentenceEncoder {
     pub fn load(dir: &Path, max_len: usize) -> Result<SentenceEncoder, NlpError> {
         let config = read_config(dir)?;
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let encoder = Encoder::new(&vs.root(), &config);
+        let mut encoder = Encoder::new(&vs.root(), &config);
         vs.load(dir.join(WEIGHTS_FILE))
             .map_err(|e| NlpError::Model(format!("{}: {e}", dir.join(WEIGHTS_FILE).display())))?;
         vs.freeze();
+        encoder.fuse();
         Ok(SentenceEncoder {
             _vs: vs,
             encoder,

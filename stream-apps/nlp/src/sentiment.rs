@@ -1,4 +1,5 @@
-//! The sentiment model Mindset trains itself: all-MiniLM-L6-v2 fine-tuned end to end, with a linear
+//! The sentiment model Mindset trains itself: all-MiniLM-L6-v2 fine-tuned (by default its six layers,
+//! the embeddings frozen, towards soft targets from the mean human ratings), with a linear
 //! head on its mean-pooled output (by default with VADER's four scores for the text beside it), on the
 //! training split of the VADER human-rated sentences ([`crate::data`]). Two classes, negative and
 //! positive.
@@ -34,7 +35,7 @@ use crate::{
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Bumped when a change to this file changes what training produces.
-const TRAINING_CODE_VERSION: u32 = 2;
+const TRAINING_CODE_VERSION: u32 = 3;
 /// Texts per inference batch.
 const PREDICT_BATCH: usize = 32;
 
@@ -65,6 +66,15 @@ pub struct TrainConfig {
     /// Feed VADER's four scores (compound, pos, neu, neg) to the head beside the pooled encoding.
     #[serde(default)]
     pub lexicon_features: bool,
+    /// Blocks of the encoder left untrained, from the bottom, the embeddings counting as the first
+    /// (1: the embeddings; 3: the embeddings and two layers). A frozen block costs no backward pass
+    /// and no optimiser update.
+    #[serde(default)]
+    pub frozen_blocks: usize,
+    /// When set, each sentence is trained towards P(positive) = sigmoid(mean rating × this) instead
+    /// of its 0/1 label, so a sentence the raters found barely positive pulls less than a glowing one.
+    #[serde(default)]
+    pub rating_target_scale: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -84,6 +94,8 @@ impl Default for TrainConfig {
             threads: 2,
             head_lr_multiplier: 20.0,
             lexicon_features: true,
+            frozen_blocks: 1,
+            rating_target_scale: Some(3.0),
         }
     }
 }
@@ -373,10 +385,11 @@ impl Sentiment {
             read_manifest(dir).ok_or_else(|| NlpError::NotPrepared(dir.to_path_buf()))?;
         let config = encoder::read_config(dir)?;
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let net = Net::new(&vs.root(), &config, manifest.config.lexicon_features);
+        let mut net = Net::new(&vs.root(), &config, manifest.config.lexicon_features);
         vs.load(dir.join(WEIGHTS_FILE))
             .map_err(|e| NlpError::Model(format!("{}: {e}", dir.join(WEIGHTS_FILE).display())))?;
         vs.freeze();
+        net.encoder.fuse();
         Ok(Sentiment {
             vs,
             net,
@@ -483,7 +496,8 @@ pub fn train(
     let bert_config = encoder::read_config(base_dir)?;
     let tokenizer = encoder::load_tokenizer(base_dir)?;
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
+    let mut net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
+    net.encoder.freeze_lowest(config.frozen_blocks);
     let weights = base_dir.join(WEIGHTS_FILE);
     let missing = vs
         .load_partial(&weights)
@@ -499,11 +513,13 @@ pub fn train(
     let ids = encoder::tokenize(&tokenizer, &texts, config.max_len);
     let lexicon = config.lexicon_features.then(Lexicon::new);
     let features = lexicon.as_ref().map(|lex| lexicon_features(lex, &texts));
-    let labels: Vec<i64> = examples
+    // P(positive) each sentence is trained towards.
+    let targets: Vec<f32> = examples
         .iter()
-        .map(|e| match e.label {
-            Label::Negative => 0,
-            Label::Positive => 1,
+        .map(|e| match (config.rating_target_scale, e.label) {
+            (Some(scale), _) => 1.0 / (1.0 + (-(e.rating as f64) * scale).exp()) as f32,
+            (None, Label::Negative) => 0.0,
+            (None, Label::Positive) => 1.0,
         })
         .collect();
 
@@ -528,7 +544,7 @@ pub fn train(
             }
             let seqs: Vec<&[i64]> = batch_idx.iter().map(|&i| ids[i].as_slice()).collect();
             let (t_ids, mask) = encoder::pad_batch(&seqs, Device::Cpu);
-            let y = Tensor::from_slice(&batch_idx.iter().map(|&i| labels[i]).collect::<Vec<_>>());
+            let p = Tensor::from_slice(&batch_idx.iter().map(|&i| targets[i]).collect::<Vec<_>>());
             let batch_features = features.as_ref().map(|f| {
                 f.index_select(
                     0,
@@ -536,7 +552,11 @@ pub fn train(
                 )
             });
             let logits = net.forward_t(&t_ids, &mask, batch_features.as_ref(), true)?;
-            let loss = logits.cross_entropy_for_logits(&y);
+            // Cross-entropy against [1 − p, p]; with 0/1 targets it is the usual one.
+            let log_probs = logits.log_softmax(-1, Kind::Float);
+            let q: Tensor = 1.0 - &p;
+            let loss: Tensor =
+                -(log_probs.select(1, 1) * &p + log_probs.select(1, 0) * q).mean(Kind::Float);
             let lr = learning_rate(config.learning_rate, step, warmup, steps);
             opt.set_lr_group(0, lr);
             opt.set_lr_group(1, lr * config.head_lr_multiplier);
@@ -554,6 +574,7 @@ pub fn train(
         }
     }
     vs.freeze();
+    net.encoder.fuse();
     Ok(Sentiment {
         vs,
         net,

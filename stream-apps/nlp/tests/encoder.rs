@@ -1,10 +1,13 @@
-//! The encoder loads the real all-MiniLM-L6-v2 weights and computes the same sentence embeddings as
-//! rust-bert's own sentence-embeddings pipeline over the same local files.
+//! The encoder loads the real all-MiniLM-L6-v2 weights and computes what rust-bert computes over the
+//! same local files: the same token vectors as rust-bert's `BertModel` (a batch with padding, so the
+//! packing and the attention mask are exercised), and the same sentence embeddings as rust-bert's
+//! sentence-embeddings pipeline.
 
 mod common;
 
-use mindset_nlp::encoder::SentenceEncoder;
+use mindset_nlp::encoder::{self, Encoder, SentenceEncoder, WEIGHTS_FILE};
 use rust_bert::{
+    bert::{BertEmbeddings, BertModel},
     pipelines::{
         common::ModelType,
         sentence_embeddings::{SentenceEmbeddingsConfig, SentenceEmbeddingsModel},
@@ -65,4 +68,73 @@ fn minilm_embeddings_match_the_rust_bert_pipeline() {
         paraphrase > 0.7 && unrelated < 0.3,
         "paraphrase {paraphrase}, unrelated {unrelated}"
     );
+}
+
+#[test]
+fn minilm_token_vectors_match_rust_bert_bert_model() {
+    tch::set_num_threads(1);
+    let (dir, _) = common::fetched();
+    let config = encoder::read_config(&dir).unwrap();
+    let mut theirs_vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let theirs: BertModel<BertEmbeddings> =
+        BertModel::new_with_optional_pooler(theirs_vs.root(), &config, false);
+    theirs_vs.load(dir.join(WEIGHTS_FILE)).unwrap();
+    let mut ours_vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let mut ours = Encoder::new(&ours_vs.root(), &config);
+    ours_vs.load(dir.join(WEIGHTS_FILE)).unwrap();
+
+    let tokenizer = encoder::load_tokenizer(&dir).unwrap();
+    let texts = [
+        "Not what I expected: the zipper broke after two days and support never answered.",
+        "Great value.",
+        "The film is long, but its last hour is worth every minute of the first two.",
+    ];
+    let ids = encoder::tokenize(&tokenizer, &texts, 64);
+    let seqs: Vec<&[i64]> = ids.iter().map(Vec::as_slice).collect();
+    let (t_ids, mask) = encoder::pad_batch(&seqs, tch::Device::Cpu);
+    let want = tch::no_grad(|| {
+        theirs
+            .forward_t(
+                Some(&t_ids),
+                Some(&mask),
+                None,
+                None,
+                None,
+                None,
+                None,
+                false,
+            )
+            .unwrap()
+            .hidden_state
+    });
+    let mean_want = encoder::mean_pool(&want, &mask);
+    for fused in [false, true] {
+        if fused {
+            ours.fuse();
+        }
+        let got = tch::no_grad(|| ours.hidden_states_t(&t_ids, &mask, false)).unwrap();
+        assert_eq!(got.size(), want.size());
+        // Padded positions are zero in ours and ignored by every consumer; compare real tokens.
+        let real = mask.unsqueeze(-1).to_kind(tch::Kind::Float);
+        let diff = ((&got - &want) * &real).abs().max().double_value(&[]);
+        let scale = (&want * &real).abs().max().double_value(&[]);
+        assert!(
+            diff < 1e-4 * scale.max(1.0),
+            "fused {fused}: token vectors differ by {diff} (largest value {scale})"
+        );
+        let pooled = tch::no_grad(|| ours.forward_t(&t_ids, &mask, false)).unwrap();
+        let pooled_diff = (&pooled - &mean_want).abs().max().double_value(&[]);
+        assert!(
+            pooled_diff < 1e-4,
+            "fused {fused}: pooled vectors differ by {pooled_diff}"
+        );
+    }
+    // The padding of the short text changes nothing: alone it gets the same vector.
+    let (alone, alone_mask) = encoder::pad_batch(&seqs[1..2], tch::Device::Cpu);
+    let single = tch::no_grad(|| ours.forward_t(&alone, &alone_mask, false)).unwrap();
+    let batched = tch::no_grad(|| ours.forward_t(&t_ids, &mask, false))
+        .unwrap()
+        .get(1);
+    let diff = (single.get(0) - batched).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "a text's vector depends on its batch: {diff}");
 }

@@ -155,3 +155,62 @@ fn learning_rate_warms_up_then_decays_to_zero() {
     assert!(lr(55) < lr(10) && lr(55) > lr(99));
     assert!(lr(99) > 0.0 && lr(99) <= 1.0 / 90.0 + 1e-12);
 }
+
+/// Each tensor of a safetensors file by name.
+fn tensors(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn frozen_blocks_stay_as_loaded_and_soft_targets_still_learn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, data_dir, out) = (
+        tmp.path().join("base"),
+        tmp.path().join("data"),
+        tmp.path().join("out"),
+    );
+    write_tiny_bert(&base);
+    write_sentences(&data_dir);
+    let opts = PrepareOptions {
+        base_dir: base.clone(),
+        data_dir,
+        out_dir: out.clone(),
+        train: TrainConfig {
+            epochs: 6.0,
+            batch_size: 16,
+            learning_rate: 2e-3,
+            max_len: 16,
+            threads: 1,
+            // The embeddings and layer 0 of the tiny model's two.
+            frozen_blocks: 2,
+            rating_target_scale: Some(3.0),
+            ..TrainConfig::default()
+        },
+    };
+    let prepared = sentiment::prepare(&opts, &mut |_| {}).unwrap();
+    assert!(
+        prepared.manifest.test_accuracy.overall() >= 0.95,
+        "held-out accuracy {:?}",
+        prepared.manifest.test_accuracy
+    );
+    let before = tensors(&base.join(WEIGHTS_FILE));
+    let after = tensors(&out.join(WEIGHTS_FILE));
+    let same = |name: &str| before[name].equal(&after[name]);
+    for frozen in [
+        "embeddings.word_embeddings.weight",
+        "embeddings.LayerNorm.weight",
+        "encoder.layer.0.attention.self.query.weight",
+        "encoder.layer.0.output.dense.weight",
+    ] {
+        assert!(same(frozen), "{frozen} changed although frozen");
+    }
+    for trained in [
+        "encoder.layer.1.attention.self.query.weight",
+        "encoder.layer.1.output.dense.weight",
+    ] {
+        assert!(!same(trained), "{trained} did not change");
+    }
+}
