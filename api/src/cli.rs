@@ -843,6 +843,7 @@ pub async fn demo(small: bool, dir: PathBuf, models: DemoModels) -> Result<DemoR
         snapshots.len()
     );
     print_rfm_summary(&snapshots);
+    print_text_features(&snapshots);
     let log_file = config.embedded_path();
     println!();
     println!("Where to look:");
@@ -954,6 +955,43 @@ fn print_insight_summary(insights: &[(Vec<u8>, TextInsight)]) {
     if let Some((_, i)) = insights.first() {
         println!("Models: {}.", i.models);
     }
+}
+
+/// What enrich made of the customers' texts.
+fn print_text_features(snapshots: &BTreeMap<Vec<u8>, CustomerFeatures>) {
+    let with_texts: Vec<&CustomerFeatures> = snapshots.values().filter(|f| f.texts > 0).collect();
+    if with_texts.is_empty() {
+        return;
+    }
+    let souring = with_texts
+        .iter()
+        .filter(|f| f.sentiment_trend.is_some_and(|t| t <= -0.3))
+        .count();
+    let negative = with_texts
+        .iter()
+        .filter(|f| f.sentiment_mean.is_some_and(|m| m < 0.0))
+        .count();
+    let mut confidence: Vec<f64> = with_texts
+        .iter()
+        .filter_map(|f| f.ocean_confidence)
+        .map(|c| c.to_array().into_iter().fold(0.0, f64::max))
+        .filter(|c| *c > 0.0)
+        .collect();
+    confidence.sort_by(f64::total_cmp);
+    println!(
+        "Texts in the features: {} customers wrote; {} read negative on average, {} souring (trend <= -0.3); Big Five evidence for {}{}.",
+        with_texts.len(),
+        negative,
+        souring,
+        confidence.len(),
+        confidence
+            .last()
+            .map(|max| format!(
+                " (best-read trait's confidence: median {:.2}, highest {max:.2})",
+                confidence[confidence.len() / 2]
+            ))
+            .unwrap_or_default()
+    );
 }
 
 fn print_rfm_summary(snapshots: &BTreeMap<Vec<u8>, CustomerFeatures>) {

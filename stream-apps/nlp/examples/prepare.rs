@@ -1,4 +1,4 @@
-//! Trains (or finds cached) the sentiment model with a progress bar, as `mindset models prepare` will.
+//! Trains (or finds cached) the sentiment model with a progress bar, as `mindset models prepare` does, with training options for experiments.
 //!
 //! ```text
 //! cargo run -p mindset-nlp --example prepare -- [--epochs 2] [--lr 1e-4] [--head-lr-multiplier 20]
@@ -8,11 +8,8 @@
 //! Options override the defaults of `TrainConfig`; a different configuration is a different model, so
 //! pass `--out` to keep the default one.
 
-use std::{io::IsTerminal, time::Duration};
-
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use mindset_nlp::sentiment::{self, PrepareOptions, Progress};
+use mindset_nlp::sentiment::PrepareOptions;
 
 fn main() -> anyhow::Result<()> {
     let mut opts = PrepareOptions::default();
@@ -34,40 +31,7 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown option {other}"),
         }
     }
-    // Without a terminal (a log file), print a line every 50 steps instead of drawing a bar.
-    let plain = !std::io::stderr().is_terminal();
-    let bar = ProgressBar::new_spinner();
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar.set_message("loading data and weights");
-    let prepared = sentiment::prepare(&opts, &mut |p| match p {
-        Progress::Loading => bar.set_message("loading data and weights"),
-        Progress::Training { step, steps, loss } if plain => {
-            if step % 50 == 0 || step == steps {
-                eprintln!(
-                    "training: step {step}/{steps}, loss {loss:.3}, {:.0?}",
-                    bar.elapsed()
-                );
-            }
-        }
-        Progress::Training { step, steps, loss } => {
-            if step == 1 {
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "training {bar:40} {pos}/{len} steps, {elapsed} (eta {eta}) {msg}",
-                    )
-                    .expect("template"),
-                );
-                bar.set_length(steps as u64);
-            }
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {loss:.3}"));
-        }
-        Progress::Evaluating { done, total } => {
-            bar.set_message(format!("scoring the held-out split {done}/{total}"))
-        }
-        Progress::Saving => bar.set_message("saving"),
-    })?;
-    bar.finish_and_clear();
+    let prepared = mindset_nlp::progress::prepare_with_bar(&opts)?;
     let m = &prepared.manifest;
     println!(
         "{} {} (trained in {:.0} s on {} train sentences)",

@@ -13,6 +13,7 @@ pub mod encoder;
 pub mod lexicon;
 pub mod ocean;
 pub mod probe;
+pub mod progress;
 pub mod roberta;
 pub mod sentiment;
 pub mod zero_shot;
