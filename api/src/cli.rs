@@ -266,6 +266,15 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 "group {group} will read {} from the beginning on its next start",
                 specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
             );
+            if group == mindset_enrich::NAME {
+                // Else enrich would restore its state from the changelog and find every event
+                // it reads again a duplicate.
+                let epoch = mindset_enrich::reset_changelog(&log).await?;
+                println!(
+                    "{} starts epoch {epoch}: enrich rebuilds its state from the log",
+                    mindset_topics::ENRICH_STATE.spec.name
+                );
+            }
             Ok(())
         }
         Command::Sample {
@@ -622,6 +631,9 @@ async fn tail(log: &Log, topic: &str, limit: usize) -> Result<()> {
                     Ok(i) => serde_json::to_value(i)?,
                     Err(e) => serde_json::json!({ "undecodable": e.to_string() }),
                 },
+                None if spec.name == mindset_topics::ENRICH_STATE.spec.name => {
+                    enrich_state_json(&m)
+                }
                 _ => serde_json::json!({
                     "bytes": m.value.len(),
                     "headers": m.headers.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect::<BTreeMap<_, _>>(),
@@ -640,6 +652,25 @@ async fn tail(log: &Log, topic: &str, limit: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An enrich changelog record as JSON (its epoch marker as the number it holds).
+fn enrich_state_json(m: &mindset_pipeline::Message) -> serde_json::Value {
+    use mindset_enrich::core::{StateId, state_json};
+    use mindset_topics::{EntityKey, KeyCodec};
+    let epoch = m
+        .header("epoch")
+        .map(|e| String::from_utf8_lossy(e).into_owned());
+    let state = EntityKey::decode_key(&m.key)
+        .map_err(|e| e.to_string())
+        .and_then(|k| match k.tenant.as_str() {
+            "" => Ok(serde_json::json!({ k.id: String::from_utf8_lossy(&m.value) })),
+            _ => state_json(&StateId::parse(&k.id)?, &m.value),
+        });
+    match state {
+        Ok(v) => serde_json::json!({ "epoch": epoch, "state": v }),
+        Err(e) => serde_json::json!({ "undecodable": e }),
+    }
 }
 
 /// What the demo did.

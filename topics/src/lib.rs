@@ -328,6 +328,19 @@ pub static CUSTOMER_FEATURES: Topic<CustomerKey, CustomerFeatures> = Topic::new(
     doc: "Per-customer feature snapshots (RFM, behaviour, BG/NBD churn and value), keyed by tenant|customer.",
 });
 
+/// Enrich's changelog: its state, one JSON record per shop, customer key and product (key
+/// `tenant|s`, `tenant|k:<customer key>`, `tenant|p:<product>`), written with the snapshots of
+/// each batch. Compacted, so a restart reads O(keys) rather than every input event. Internal to
+/// enrich (its format is enrich's, not a contract); the inputs stay the source of truth.
+pub static ENRICH_STATE: Topic<EntityKey, Opaque> = Topic::new(TopicSpec {
+    name: "enrich.state.v1",
+    partitions: 12,
+    retention: Retention::Compact,
+    dead_letter: None,
+    value_schema: None,
+    doc: "Enrich's per-key state (changelog), compacted: restores enrich without re-reading its inputs.",
+});
+
 /// What the nlp stream-app read in each customer text (reviews, customers' messages): sentiment,
 /// emotions, Big Five evidence. Keyed and partitioned like [`CUSTOMER_EVENTS`], so enrich folds a
 /// customer's insights on the partition that holds the customer. Kept: re-deriving it means running
@@ -368,6 +381,7 @@ pub fn all() -> Vec<&'static TopicSpec> {
         &CATALOG_EVENTS_DLQ.spec,
         &IDENTITY_LINKS.spec,
         &CUSTOMER_FEATURES.spec,
+        &ENRICH_STATE.spec,
         &TEXT_INSIGHTS.spec,
         &TEXT_INSIGHTS_DLQ.spec,
     ]

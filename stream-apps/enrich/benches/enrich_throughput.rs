@@ -12,6 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The allocator the `mindset` binary runs with (api/src/main.rs), so this measures what
+/// `mindset run enrich` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mindset_enrich::{
     core::{Enrich, EnrichConfig},
     run,

@@ -19,7 +19,12 @@
 //! and id, one per text, and summed in that order when a snapshot is made: sentiment level and
 //! trend, the emotion mix, and Big Five scores with their confidence and the cues behind them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+};
+
+use serde::{Deserialize, Serialize};
 
 use mindset_schemas::{
     CanonicalEvent, CustomerFeatures, MessageAuthor, Payload, TextInsight,
@@ -29,8 +34,8 @@ use mindset_schemas::{
 
 use crate::{
     lifetime::{
-        BgNbd, ClvHorizon, CustomerSummary, DAYS_PER_MONTH, GammaGamma, Purchase,
-        customer_lifetime_value,
+        BgNbd, BgNbdParams, ClvHorizon, CustomerSummary, DAYS_PER_MONTH, GammaGamma,
+        GammaGammaParams, Purchase, customer_lifetime_value,
     },
     sketch::{Buckets, Sketch},
 };
@@ -104,7 +109,7 @@ pub enum Applied {
     NoCustomer,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Order {
     /// (occurred_at, event_id) of the version kept: the newest wins, whatever the arrival order.
     version: (i64, String),
@@ -117,8 +122,11 @@ struct Order {
     categories: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Customer {
+    /// Ids (hashed) of every event folded into this customer: a repeated event changes nothing.
+    #[serde(with = "id_set")]
+    ids: HashSet<u128>,
     events: i64,
     first_seen: i64,
     last_seen: i64,
@@ -133,14 +141,17 @@ struct Customer {
     reviews: i32,
     rating_sum: i64,
     messages: i32,
+    #[serde(with = "drop_reasons")]
     dropped: BTreeMap<&'static str, i64>,
     /// The customer's text insights by (event time, event id hash): one per text.
+    #[serde(with = "texts_by_time")]
     texts: BTreeMap<(i64, u128), Text>,
 }
 
 /// What enrich keeps of one text insight.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Text {
+    occurred_at: i64,
     event_id: String,
     score: f64,
     negative: bool,
@@ -178,6 +189,7 @@ impl Customer {
             }
         }
         self.events += o.events;
+        self.ids.extend(o.ids);
         for (id, order) in o.orders {
             match self.orders.get(&id) {
                 Some(existing) if existing.version >= order.version => {}
@@ -249,7 +261,8 @@ struct Shop {
     currency: String,
     clock: i64,
     customers: HashMap<String, Customer>,
-    seen: HashSet<u128>,
+    /// Ids of the catalogue events folded in (customer events' ids are kept by their customer).
+    catalog_seen: HashSet<u128>,
     recency: Sketch,
     frequency: Sketch,
     monetary: Sketch,
@@ -261,11 +274,18 @@ struct Shop {
     models: Option<Models>,
     /// Orders folded in since the last fit.
     orders_since_fit: u64,
+    /// P(alive), expected orders and CLV by (frequency, recency, age, spend) under `models`
+    /// (emptied when they change): a cache, not state.
+    lifetime_memo: RefCell<HashMap<[u64; 4], LifetimeValues>>,
     /// Identity joins: a key to the key it was joined to (followed until a key joined to nothing).
     aliases: HashMap<String, String>,
     /// Keys whose state was absorbed into another customer, with that state's last event time.
     merged: HashMap<String, i64>,
 }
+
+type LifetimeValues = (Option<f64>, Option<f64>, Option<i64>);
+/// Histories kept in a shop's lifetime cache before it is emptied.
+const LIFETIME_MEMO_MAX: usize = 100_000;
 
 /// A shop's fitted lifetime models.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -290,7 +310,7 @@ impl Shop {
             currency,
             clock: 0,
             customers: HashMap::new(),
-            seen: HashSet::new(),
+            catalog_seen: HashSet::new(),
             // Days since 2000-01-01 up to 2100.
             recency: Sketch::new(Buckets::Linear {
                 origin: 10_957.0,
@@ -308,6 +328,7 @@ impl Shop {
             prices: money_sketch(),
             models: None,
             orders_since_fit: 0,
+            lifetime_memo: RefCell::new(HashMap::new()),
             aliases: HashMap::new(),
             merged: HashMap::new(),
         }
@@ -432,13 +453,14 @@ impl Enrich {
         let id = id_hash(&ev.event_id);
         let tenant = ev.tenant_id.as_str();
         {
+            // The clock is a max: a repeated event leaves it as it was.
             let shop = self.shop(tenant);
-            if !shop.seen.insert(id) {
-                return Applied::Duplicate;
-            }
             shop.clock = shop.clock.max(ev.occurred_at);
         }
         if ev.payload.is_catalog() {
+            if !self.shop(tenant).catalog_seen.insert(id) {
+                return Applied::Duplicate;
+            }
             self.apply_catalog(tenant, ev);
             return Applied::Catalog;
         }
@@ -476,6 +498,11 @@ impl Enrich {
                 .insert(customer.to_owned(), Customer::default());
         }
         let c = shop.customers.get_mut(customer).expect("inserted");
+        // After the join above: a repeated join finds its keys joined already, and the ids of a
+        // joined key's events moved with its state.
+        if !c.ids.insert(id) {
+            return Applied::Duplicate;
+        }
         let before = c.contribution();
         if c.events == 0 {
             c.first_seen = ev.occurred_at;
@@ -649,6 +676,7 @@ impl Enrich {
                 buyers: summaries.len(),
             });
             shop.orders_since_fit = 0;
+            shop.lifetime_memo.get_mut().clear();
             refitted.push(tenant.clone());
         }
         refitted
@@ -716,6 +744,7 @@ impl Enrich {
         c.texts.insert(
             (i.occurred_at, id),
             Text {
+                occurred_at: i.occurred_at,
                 event_id: i.event_id.clone(),
                 score: i.sentiment.score,
                 negative: i.sentiment.label == SentimentLabel::Negative,
@@ -794,6 +823,18 @@ impl Enrich {
         let recency_from = times.last().copied().unwrap_or(c.first_seen);
         let e = exponent(&shop.currency);
         let lifetime = shop.models.zip(c.summary(shop.clock, e)).map(|(m, s)| {
+            // Many customers share a history (one order on the same day); the series behind these
+            // values are the costliest part of a snapshot, so they are kept per history and model.
+            let memo_key = [
+                u64::from(s.frequency),
+                s.recency.to_bits(),
+                s.age.to_bits(),
+                // Gamma–Gamma ignores the spend of a customer without repeat orders.
+                if s.frequency > 0 { s.monetary_value.to_bits() } else { 0 },
+            ];
+            if let Some(v) = shop.lifetime_memo.borrow().get(&memo_key) {
+                return *v;
+            }
             let p_alive = m.purchases.p_alive(s.frequency, s.recency, s.age).ok();
             let expected = m
                 .purchases
@@ -813,6 +854,11 @@ impl Enrich {
                 .ok()
                 .map(|v| (v * 10f64.powi(e)).round() as i64)
             });
+            let mut memo = shop.lifetime_memo.borrow_mut();
+            if memo.len() >= LIFETIME_MEMO_MAX {
+                memo.clear();
+            }
+            memo.insert(memo_key, (p_alive, expected, clv));
             (p_alive, expected, clv)
         });
         let (p_alive, expected_orders_90d, clv_12m_minor) = lifetime.unwrap_or((None, None, None));
@@ -1083,5 +1129,372 @@ fn merged_marker(shop: &Shop, tenant: &str, key: &str, as_of: i64) -> CustomerFe
         ocean_cues: Vec::new(),
         merged_into: Some(shop.resolve(key).to_owned()),
         dropped: BTreeMap::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changelog: the state, one record per key, so a restart reads O(keys) instead of the inputs
+// ---------------------------------------------------------------------------------------------
+
+/// Which part of a shop's state a changelog record holds (the id part of its `tenant|id` key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateId {
+    /// The shop: its clock, the orders since the last fit and the fitted models (`s`).
+    Shop,
+    /// A customer key: its state, or the customer it was joined to (`k:<key>`).
+    Key(String),
+    /// A catalogue product's price (`p:<product>`).
+    Product(String),
+}
+
+impl StateId {
+    pub fn encode(&self) -> String {
+        match self {
+            StateId::Shop => "s".to_owned(),
+            StateId::Key(k) => format!("k:{k}"),
+            StateId::Product(p) => format!("p:{p}"),
+        }
+    }
+
+    pub fn parse(id: &str) -> Result<StateId, String> {
+        match id.split_once(':') {
+            _ if id == "s" => Ok(StateId::Shop),
+            Some(("k", k)) => Ok(StateId::Key(k.to_owned())),
+            Some(("p", p)) => Ok(StateId::Product(p.to_owned())),
+            _ => Err(format!(
+                "unknown state id {id:?} (expected s, k:<key> or p:<product>)"
+            )),
+        }
+    }
+}
+
+/// The first byte of every changelog record: the version of its layout. The rest is the
+/// record's Rust type in postcard (serde's compact binary form; floats exact, sets sorted), so
+/// a state record is a fraction of its JSON size and quick to write. [`state_json`] shows one.
+pub const STATE_FORMAT: u8 = 1;
+
+fn encode_state<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_extend(v, vec![STATE_FORMAT]).expect("the state serialises")
+}
+
+fn decode_state<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&STATE_FORMAT, rest)) => match postcard::take_from_bytes(rest) {
+            Ok((v, [])) => Ok(v),
+            Ok((_, left)) => Err(format!("{} bytes left over", left.len())),
+            Err(e) => Err(e.to_string()),
+        },
+        Some((v, _)) => Err(format!(
+            "state format {v}, this enrich reads format {STATE_FORMAT}"
+        )),
+        None => Err("empty record".to_owned()),
+    }
+}
+
+/// A changelog record as JSON, for people (`mindset tail enrich.state.v1`).
+pub fn state_json(id: &StateId, bytes: &[u8]) -> Result<serde_json::Value, String> {
+    let json = match id {
+        StateId::Shop => serde_json::to_value(decode_state::<ShopState>(bytes)?),
+        StateId::Key(_) => serde_json::to_value(decode_state::<KeyState>(bytes)?),
+        StateId::Product(_) => serde_json::to_value(decode_state::<ProductState>(bytes)?),
+    };
+    json.map_err(|e| e.to_string())
+}
+
+/// A customer key's record: its state, or where it went.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum KeyStateRef<'a> {
+    Customer(&'a Customer),
+    Alias {
+        to: &'a str,
+        merged_last_seen: Option<i64>,
+    },
+}
+
+/// [`KeyStateRef`] as read back (the same layout).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum KeyState {
+    Customer(Box<Customer>),
+    Alias {
+        to: String,
+        merged_last_seen: Option<i64>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopState {
+    clock: i64,
+    orders_since_fit: u64,
+    models: Option<ModelsState>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelsState {
+    r: f64,
+    alpha: f64,
+    a: f64,
+    b: f64,
+    /// Gamma–Gamma p, q, γ.
+    spend: Option<[f64; 3]>,
+    fitted_at: i64,
+    buyers: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductState {
+    version: (i64, String),
+    price: i64,
+}
+
+impl Enrich {
+    /// The changelog record of one part of a shop's state (see [`STATE_FORMAT`]), `None` where
+    /// there is nothing to keep (a key never seen).
+    pub fn state_record(&self, tenant: &str, id: &StateId) -> Option<Vec<u8>> {
+        let shop = self.shops.get(tenant)?;
+        Some(match id {
+            StateId::Shop => encode_state(&ShopState {
+                clock: shop.clock,
+                orders_since_fit: shop.orders_since_fit,
+                models: shop.models.map(|m| {
+                    let p = m.purchases.params();
+                    ModelsState {
+                        r: p.r,
+                        alpha: p.alpha,
+                        a: p.a,
+                        b: p.b,
+                        spend: m.spend.map(|g| {
+                            let g = g.params();
+                            [g.p, g.q, g.gamma]
+                        }),
+                        fitted_at: m.fitted_at,
+                        buyers: m.buyers,
+                    }
+                }),
+            }),
+            StateId::Key(key) => match (shop.customers.get(key), shop.aliases.get(key)) {
+                (Some(c), _) => encode_state(&KeyStateRef::Customer(c)),
+                (None, Some(to)) => encode_state(&KeyStateRef::Alias {
+                    to,
+                    merged_last_seen: shop.merged.get(key).copied(),
+                }),
+                (None, None) => return None,
+            },
+            StateId::Product(p) => {
+                let (version, price) = shop.catalog.get(p)?;
+                encode_state(&ProductState {
+                    version: version.clone(),
+                    price: *price,
+                })
+            }
+        })
+    }
+
+    /// Take in one changelog record; a later record of the same id replaces an earlier one.
+    /// Call [`Enrich::finish_restore`] once every record is in.
+    pub fn restore_record(
+        &mut self,
+        tenant: &str,
+        id: &StateId,
+        value: &[u8],
+    ) -> Result<(), String> {
+        let shop = self.shop(tenant);
+        match id {
+            StateId::Shop => {
+                let st: ShopState = decode_state(value)?;
+                shop.clock = shop.clock.max(st.clock);
+                shop.orders_since_fit = st.orders_since_fit;
+                shop.lifetime_memo.get_mut().clear();
+                shop.models = match st.models {
+                    None => None,
+                    Some(m) => {
+                        let purchases = BgNbd::new(BgNbdParams {
+                            r: m.r,
+                            alpha: m.alpha,
+                            a: m.a,
+                            b: m.b,
+                        })
+                        .map_err(|e| e.to_string())?;
+                        let spend = match m.spend {
+                            None => None,
+                            Some([p, q, gamma]) => Some(
+                                GammaGamma::new(GammaGammaParams { p, q, gamma })
+                                    .map_err(|e| e.to_string())?,
+                            ),
+                        };
+                        Some(Models {
+                            purchases,
+                            spend,
+                            fitted_at: m.fitted_at,
+                            buyers: m.buyers,
+                        })
+                    }
+                };
+            }
+            StateId::Key(key) => match decode_state(value)? {
+                KeyState::Customer(c) => {
+                    shop.aliases.remove(key);
+                    shop.merged.remove(key);
+                    shop.customers.insert(key.clone(), *c);
+                }
+                KeyState::Alias {
+                    to,
+                    merged_last_seen,
+                } => {
+                    shop.customers.remove(key);
+                    shop.aliases.insert(key.clone(), to);
+                    match merged_last_seen {
+                        Some(at) => shop.merged.insert(key.clone(), at),
+                        None => shop.merged.remove(key),
+                    };
+                }
+            },
+            StateId::Product(p) => {
+                let st: ProductState = decode_state(value)?;
+                shop.catalog.insert(p.clone(), (st.version, st.price));
+            }
+        }
+        Ok(())
+    }
+
+    /// After the last [`Enrich::restore_record`]: rebuild what is derived from the records (the
+    /// quantile sketches, and the clock, which is at least every event kept).
+    pub fn finish_restore(&mut self) {
+        for shop in self.shops.values_mut() {
+            let fresh = Shop::new(shop.currency.clone());
+            shop.recency = fresh.recency;
+            shop.frequency = fresh.frequency;
+            shop.monetary = fresh.monetary;
+            shop.aov = fresh.aov;
+            shop.prices = fresh.prices;
+            let contributions: Vec<Contribution> = shop
+                .customers
+                .values()
+                .filter_map(Customer::contribution)
+                .collect();
+            for c in contributions {
+                shop.update_sketches(None, Some(c));
+            }
+            let mut clock = shop.clock;
+            for (version, price) in shop.catalog.values() {
+                shop.prices.insert(*price as f64);
+                clock = clock.max(version.0);
+            }
+            for c in shop.customers.values().filter(|c| c.events > 0) {
+                clock = clock.max(c.last_seen);
+            }
+            shop.clock = clock;
+        }
+    }
+
+    /// Every part of every shop's state, in order: what a full changelog holds.
+    pub fn state_ids(&self) -> Vec<(String, StateId)> {
+        let mut out = Vec::new();
+        for (tenant, shop) in &self.shops {
+            out.push((tenant.clone(), StateId::Shop));
+            let mut keys: Vec<&String> = shop.customers.keys().chain(shop.aliases.keys()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            out.extend(
+                keys.into_iter()
+                    .map(|k| (tenant.clone(), StateId::Key(k.clone()))),
+            );
+            let mut products: Vec<&String> = shop.catalog.keys().collect();
+            products.sort_unstable();
+            out.extend(
+                products
+                    .into_iter()
+                    .map(|p| (tenant.clone(), StateId::Product(p.clone()))),
+            );
+        }
+        out
+    }
+
+    /// The product a catalogue event is about.
+    pub fn catalog_product(ev: &CanonicalEvent) -> Option<&str> {
+        match &ev.payload {
+            Payload::ProductUpserted(p) => Some(&p.product_id),
+            Payload::PriceChanged(p) => Some(&p.product_id),
+            Payload::InventoryChanged(p) => Some(&p.product_id),
+            _ => None,
+        }
+    }
+}
+
+/// Event-id hashes, sorted (so the same set gives the same bytes).
+mod id_set {
+    use std::collections::HashSet;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ids: &HashSet<u128>, s: S) -> Result<S::Ok, S::Error> {
+        let mut sorted: Vec<u128> = ids.iter().copied().collect();
+        sorted.sort_unstable();
+        s.collect_seq(sorted)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashSet<u128>, D::Error> {
+        Ok(Vec::<u128>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// Drop counts by reason; a reason read back must be one this core gives.
+mod drop_reasons {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    const REASONS: [&str; 3] = ["test_order", "non_positive_total", "unknown_currency"];
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<&'static str, i64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        m.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<&'static str, i64>, D::Error> {
+        let m: BTreeMap<String, i64> = BTreeMap::deserialize(d)?;
+        m.into_iter()
+            .map(|(k, v)| {
+                REASONS
+                    .iter()
+                    .find(|r| **r == k)
+                    .map(|r| (*r, v))
+                    .ok_or_else(|| D::Error::custom(format!("unknown drop reason {k:?}")))
+            })
+            .collect()
+    }
+}
+
+/// Texts as a list in (time, id) order; the map key is derived again when read.
+mod texts_by_time {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Text, id_hash};
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<(i64, u128), Text>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(i64, u128), Text>, D::Error> {
+        let texts: Vec<Text> = Vec::deserialize(d)?;
+        Ok(texts
+            .into_iter()
+            .map(|t| ((t.occurred_at, id_hash(&t.event_id)), t))
+            .collect())
     }
 }

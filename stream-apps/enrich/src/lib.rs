@@ -2,16 +2,19 @@
 //! state machine; [`EnrichApp`] is its shell on the log: it folds every record of a batch in,
 //! then emits one snapshot per changed customer to `customer.features.v1`.
 //!
-//! State is rebuilt by replay: on start, [`run`] reads `customer.events.v1` and
-//! `catalog.events.v1` from the beginning up to the group's committed positions, folding without
-//! emitting, then continues from there (the log is the source of truth; see the app's README).
+//! State is durable in a compacted changelog, `enrich.state.v1`: with each batch's snapshots the
+//! app writes the state of every shop, customer key and product the batch changed. On start,
+//! [`run`] reads the changelog back ([`restore_changelog`]) and continues from the group's
+//! committed positions; records re-read after a crash are duplicates by event id and change
+//! nothing. Without a changelog (a log written before it existed), [`restore`] rebuilds the state
+//! by replaying the inputs up to the committed positions instead. See the app's README.
 
 pub mod core;
 pub mod lifetime;
 pub mod sketch;
 
 use std::{
-    collections::{BTreeSet, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     time::Duration,
 };
 
@@ -22,18 +25,24 @@ use mindset_pipeline::{
 };
 use mindset_schemas::{CanonicalEvent, Payload, TextInsight};
 use mindset_topics::{
-    CATALOG_EVENTS, CUSTOMER_EVENTS, CUSTOMER_FEATURES, CustomerKey, KeyCodec, TEXT_INSIGHTS,
-    TopicSpec,
+    CATALOG_EVENTS, CUSTOMER_EVENTS, CUSTOMER_FEATURES, CustomerKey, ENRICH_STATE, EntityKey,
+    KeyCodec, TEXT_INSIGHTS, TopicSpec,
 };
 
-use crate::core::{Applied, Enrich, EnrichConfig};
+use crate::core::{Applied, Enrich, EnrichConfig, StateId};
 
 pub const NAME: &str = "enrich";
 
 /// The shell's view of the core.
 pub struct EnrichApp {
     core: Enrich,
+    /// Customer keys changed since the last flush (snapshot and changelog record each).
     dirty: HashSet<(String, String)>,
+    /// Products whose price changed, and shops whose clock or models moved (changelog only).
+    dirty_products: HashSet<(String, String)>,
+    dirty_shops: HashSet<String>,
+    /// The changelog epoch its records are written in (see [`reset_changelog`]).
+    epoch: i64,
     /// Batches smaller than this mean the app has caught up: a good moment to refit models.
     batch_size: usize,
     batch_seen: usize,
@@ -44,6 +53,9 @@ impl EnrichApp {
         EnrichApp {
             core: Enrich::new(config),
             dirty: HashSet::new(),
+            dirty_products: HashSet::new(),
+            dirty_shops: HashSet::new(),
+            epoch: 0,
             batch_size: RunOptions::default().batch,
             batch_seen: 0,
         }
@@ -69,6 +81,14 @@ impl EnrichApp {
         }
         let ev: CanonicalEvent = shell::decode(msg)?;
         let applied = self.core.apply(&ev);
+        if applied == Applied::Catalog {
+            if let Some(product) = Enrich::catalog_product(&ev) {
+                self.dirty_products
+                    .insert((ev.tenant_id.clone(), product.to_owned()));
+            }
+            self.dirty_shops.insert(ev.tenant_id);
+            return Ok(applied);
+        }
         if matches!(applied, Applied::Customer | Applied::Dropped { .. })
             && let Some(key) = ev.customer_key
         {
@@ -89,22 +109,73 @@ impl EnrichApp {
     /// expected orders and CLV move with the model).
     pub fn refit(&mut self) {
         for tenant in self.core.refit() {
+            self.dirty_shops.insert(tenant.clone());
             for customer in self.core.buyers(&tenant) {
                 self.dirty.insert((tenant.clone(), customer));
             }
         }
     }
 
-    /// Snapshots of every customer changed since the last call, in key order.
+    /// Snapshots of every customer changed since the last call, in key order (and nothing
+    /// for the changelog: see [`EnrichApp::changes`]).
     pub fn snapshots(&mut self) -> Vec<Output> {
+        let dirty = self.take_dirty();
+        self.dirty_products.clear();
+        self.dirty_shops.clear();
+        self.snapshots_of(&dirty)
+    }
+
+    /// Everything changed since the last call: the changelog records of the shops, keys and
+    /// products changed, then the snapshots of the customers changed, each in key order.
+    pub fn changes(&mut self) -> Vec<Output> {
+        let dirty = self.take_dirty();
+        let mut products: Vec<(String, String)> = self.dirty_products.drain().collect();
+        products.sort_unstable();
+        let mut shops: Vec<String> = self.dirty_shops.drain().collect();
+        shops.extend(dirty.iter().map(|(t, _)| t.clone()));
+        shops.sort_unstable();
+        shops.dedup();
+        let ids = shops
+            .into_iter()
+            .map(|t| (t, StateId::Shop))
+            .chain(
+                dirty
+                    .iter()
+                    .map(|(t, k)| (t.clone(), StateId::Key(k.clone()))),
+            )
+            .chain(products.into_iter().map(|(t, p)| (t, StateId::Product(p))));
+        let mut out = self.state_records(ids);
+        out.extend(self.snapshots_of(&dirty));
+        out
+    }
+
+    /// The changelog records of the given parts of the state (those that exist).
+    fn state_records(&self, ids: impl Iterator<Item = (String, StateId)>) -> Vec<Output> {
+        ids.filter_map(|(tenant, id)| {
+            let value = self.core.state_record(&tenant, &id)?;
+            let key = EntityKey::new(tenant, id.encode()).encode_key();
+            Some(Output {
+                topic: &ENRICH_STATE.spec,
+                record: Record::new(key, value, 0)
+                    .header(EPOCH_HEADER, self.epoch.to_string().into_bytes()),
+            })
+        })
+        .collect()
+    }
+
+    fn take_dirty(&mut self) -> Vec<(String, String)> {
         let mut dirty: Vec<(String, String)> =
             std::mem::take(&mut self.dirty).into_iter().collect();
         dirty.sort_unstable();
         dirty
-            .into_iter()
+    }
+
+    fn snapshots_of(&self, dirty: &[(String, String)]) -> Vec<Output> {
+        dirty
+            .iter()
             .filter_map(|(tenant, customer)| {
-                let f = self.core.features(&tenant, &customer)?;
-                let key = CustomerKey::new(&tenant, &customer).encode_key();
+                let f = self.core.features(tenant, customer)?;
+                let key = CustomerKey::new(tenant, customer).encode_key();
                 let value = f.encode().expect("features match their schema");
                 Some(Output {
                     topic: &CUSTOMER_FEATURES.spec,
@@ -139,7 +210,7 @@ impl Processor for EnrichApp {
         if std::mem::take(&mut self.batch_seen) < self.batch_size {
             self.refit();
         }
-        self.snapshots()
+        self.changes()
     }
 }
 
@@ -190,8 +261,119 @@ pub async fn restore(log: &Log, app: &mut EnrichApp, group: &str) -> Result<u64,
         }
     }
     app.dirty.clear();
+    app.dirty_products.clear();
+    app.dirty_shops.clear();
     app.core.refit();
     Ok(folded)
+}
+
+/// Key of the changelog's epoch marker (no tenant is empty, so no state record has it).
+const EPOCH_KEY: &[u8] = b"|epoch";
+/// Header of every state record: the epoch it belongs to.
+const EPOCH_HEADER: &str = "epoch";
+
+/// Start a new changelog epoch (`mindset replay enrich` does, with the group's rewind): state
+/// records written before it are ignored from now on, so the replayed inputs rebuild the state
+/// and emit again. Returns the new epoch (the wall clock in ms, above every earlier one).
+pub async fn reset_changelog(log: &Log) -> Result<i64, LogError> {
+    log.ensure_topics(&[&ENRICH_STATE.spec]).await?;
+    let epoch = shell::now_ms();
+    log.producer()?
+        .send(
+            &ENRICH_STATE.spec,
+            Record::new(EPOCH_KEY.to_vec(), epoch.to_string().into_bytes(), epoch),
+        )
+        .await?;
+    Ok(epoch)
+}
+
+fn epoch_of(bytes: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("epoch {:?} is not a number", String::from_utf8_lossy(bytes)))
+}
+
+/// Read the changelog (`enrich.state.v1`) back into `app`, up to its end: the number of records
+/// taken in, `None` when there are none of the current epoch (an empty changelog, or one reset
+/// by a replay). Of each key the last record counts. A record enrich cannot read stops the start
+/// with its position and the reason (the state would be wrong without it).
+pub async fn restore_changelog(log: &Log, app: &mut EnrichApp) -> Result<Option<u64>, ShellError> {
+    let ends = log.end_offsets(&ENRICH_STATE.spec).await?;
+    let mut remaining: BTreeSet<u32> = ends
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e > 0)
+        .map(|(p, _)| p as u32)
+        .collect();
+    if remaining.is_empty() {
+        return Ok(None);
+    }
+    let group = format!("{NAME}-state-restore-{}", std::process::id());
+    let mut c = log.consumer(&group, &[&ENRICH_STATE.spec])?;
+    // The last record of each key, with its epoch and position.
+    let mut latest: HashMap<Vec<u8>, (i64, Message)> = HashMap::new();
+    let mut epoch = 0i64;
+    let mut idle = 0;
+    while !remaining.is_empty() && idle < 20 {
+        let batch = c.poll(20_000, Duration::from_millis(500)).await?;
+        if batch.is_empty() {
+            idle += 1;
+            continue;
+        }
+        idle = 0;
+        for m in batch {
+            let end = ends[m.partition as usize];
+            if m.offset + 1 >= end {
+                remaining.remove(&m.partition);
+            }
+            if m.offset >= end {
+                continue;
+            }
+            if m.key == EPOCH_KEY {
+                epoch = epoch.max(epoch_of(&m.value).map_err(|why| bad_record(&m, why))?);
+                continue;
+            }
+            let e = match m.header(EPOCH_HEADER) {
+                Some(h) => epoch_of(h).map_err(|why| bad_record(&m, why))?,
+                None => 0,
+            };
+            latest.insert(m.key.clone(), (e, m));
+        }
+    }
+    if !remaining.is_empty() {
+        return Err(ShellError::Start(format!(
+            "{} partitions of {} did not reach their end while restoring",
+            remaining.len(),
+            ENRICH_STATE.spec.name
+        )));
+    }
+    app.epoch = epoch;
+    let mut current: Vec<Message> = latest
+        .into_values()
+        .filter(|(e, _)| *e == epoch)
+        .map(|(_, m)| m)
+        .collect();
+    if current.is_empty() {
+        return Ok(None);
+    }
+    current.sort_by_key(|m| (m.partition, m.offset));
+    for m in &current {
+        let key = EntityKey::decode_key(&m.key).map_err(|e| bad_record(m, e.to_string()))?;
+        let id = StateId::parse(&key.id).map_err(|why| bad_record(m, why))?;
+        app.core
+            .restore_record(&key.tenant, &id, &m.value)
+            .map_err(|why| bad_record(m, why))?;
+    }
+    app.core.finish_restore();
+    Ok(Some(current.len() as u64))
+}
+
+fn bad_record(m: &Message, why: String) -> ShellError {
+    ShellError::Start(format!(
+        "{}/{}@{}: unreadable state record: {why}",
+        m.topic, m.partition, m.offset
+    ))
 }
 
 /// Run enrich on `log` until shutdown (or until caught up, with `opts.stop_when_caught_up`).
@@ -203,10 +385,32 @@ pub async fn run(
 ) -> Result<RunStats, ShellError> {
     let mut app = EnrichApp::new(config);
     app.batch_size = opts.batch;
-    let restored = restore(log, &mut app, NAME).await?;
-    if restored > 0 {
-        tracing::info!(app = NAME, restored, "state rebuilt from the log");
+    log.ensure_topics(&[&CUSTOMER_FEATURES.spec, &ENRICH_STATE.spec])
+        .await?;
+    match restore_changelog(log, &mut app).await? {
+        Some(records) => tracing::info!(app = NAME, records, "state restored from the changelog"),
+        None => {
+            let folded = restore(log, &mut app, NAME).await?;
+            if folded > 0 {
+                // A log from before the changelog: write the whole state once, so the changes
+                // written from now on complete it.
+                let records: Vec<Record> = app
+                    .state_records(app.core.state_ids().into_iter())
+                    .into_iter()
+                    .map(|o| o.record)
+                    .collect();
+                let written = records.len();
+                log.producer()?
+                    .send_batch(&ENRICH_STATE.spec, records)
+                    .await?;
+                tracing::info!(
+                    app = NAME,
+                    folded,
+                    written,
+                    "state rebuilt by replaying the inputs, and written to the changelog"
+                );
+            }
+        }
     }
-    log.ensure_topics(&[&CUSTOMER_FEATURES.spec]).await?;
     shell::run(log, &mut app, opts, shutdown).await
 }
