@@ -14,7 +14,7 @@ pub mod lifetime;
 pub mod sketch;
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::BTreeSet,
     time::Duration,
 };
 
@@ -29,7 +29,7 @@ use mindset_topics::{
     KeyCodec, TEXT_INSIGHTS, TopicSpec,
 };
 
-use crate::core::{Applied, Enrich, EnrichConfig, StateId};
+use crate::core::{Applied, Enrich, EnrichConfig, HashMap, HashSet, StateId};
 
 pub const NAME: &str = "enrich";
 
@@ -52,9 +52,9 @@ impl EnrichApp {
     pub fn new(config: EnrichConfig) -> EnrichApp {
         EnrichApp {
             core: Enrich::new(config),
-            dirty: HashSet::new(),
-            dirty_products: HashSet::new(),
-            dirty_shops: HashSet::new(),
+            dirty: HashSet::default(),
+            dirty_products: HashSet::default(),
+            dirty_shops: HashSet::default(),
             epoch: 0,
             batch_size: RunOptions::default().batch,
             batch_seen: 0,
@@ -312,7 +312,7 @@ pub async fn restore_changelog(log: &Log, app: &mut EnrichApp) -> Result<Option<
     let group = format!("{NAME}-state-restore-{}", std::process::id());
     let mut c = log.consumer(&group, &[&ENRICH_STATE.spec])?;
     // The last record of each key, with its epoch and position.
-    let mut latest: HashMap<Vec<u8>, (i64, Message)> = HashMap::new();
+    let mut latest: HashMap<Vec<u8>, (i64, Message)> = HashMap::default();
     let mut epoch = 0i64;
     let mut idle = 0;
     while !remaining.is_empty() && idle < 20 {
