@@ -835,7 +835,11 @@ impl Enrich {
                 s.recency.to_bits(),
                 s.age.to_bits(),
                 // Gamma–Gamma ignores the spend of a customer without repeat orders.
-                if s.frequency > 0 { s.monetary_value.to_bits() } else { 0 },
+                if s.frequency > 0 {
+                    s.monetary_value.to_bits()
+                } else {
+                    0
+                },
             ];
             if let Some(v) = shop.lifetime_memo.borrow().get(&memo_key) {
                 return *v;

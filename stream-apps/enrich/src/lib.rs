@@ -13,10 +13,7 @@ pub mod core;
 pub mod lifetime;
 pub mod sketch;
 
-use std::{
-    collections::BTreeSet,
-    time::Duration,
-};
+use std::{collections::BTreeSet, time::Duration};
 
 use mindset_pipeline::{
     Log, LogError, Message, Record,
