@@ -9,7 +9,8 @@
 //! Prepares the model first when `$MINDSET_CACHE/models/sentiment-minilm-vader` does not hold it
 //! (968 steps; 22.7 minutes measured on cores shared with other builds, load average 5–7). The accuracy is recomputed from the saved model, not read from its manifest. `--probe` adds a column for a logistic-regression probe on frozen MiniLM embeddings
 //! (fitted here on the training split; about two more minutes). `--model DIR` scores a model folder
-//! written earlier (any configuration) instead of preparing the default one.
+//! written earlier (any configuration) instead of preparing the default one. The model is scored
+//! twice: in f32 and in bf16 (`encoder::Precision`), with the number of labels bf16 changed.
 
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use anyhow::Context;
 use mindset_nlp::{
     Label,
     data::{self, Domain},
-    encoder::SentenceEncoder,
+    encoder::{Precision, SentenceEncoder},
     probe::Probe,
     sentiment::{self, Accuracy, PrepareOptions, Progress, Sentiment},
 };
@@ -58,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     tch::set_num_threads(2);
-    let model = Sentiment::load(&dir)?;
+    let model = Sentiment::load_with(&dir, Precision::F32)?;
     let manifest = model.manifest().context("a saved model has a manifest")?;
     println!(
         "model: {} (trained in {:.0} s, {:?})",
@@ -70,6 +71,18 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (acc, vader) = sentiment::evaluate(&model, &dataset)?;
     let secs = started.elapsed().as_secs_f64();
+    // The same weights run in bf16 (what the app runs on CPUs with native bf16 arithmetic).
+    let bf16_model = Sentiment::load_with(&dir, Precision::Bf16)?;
+    let started = Instant::now();
+    let (bf16, _) = sentiment::evaluate(&bf16_model, &dataset)?;
+    let bf16_secs = started.elapsed().as_secs_f64();
+    let texts: Vec<&str> = dataset.test.iter().map(|e| e.text.as_str()).collect();
+    let changed = model
+        .predict(&texts)?
+        .iter()
+        .zip(bf16_model.predict(&texts)?)
+        .filter(|(a, b)| a.label != b.label)
+        .count();
 
     let probe = if with_probe {
         let started = Instant::now();
@@ -92,8 +105,8 @@ fn main() -> anyhow::Result<()> {
     println!();
     let probe_head = if probe.is_some() { "   probe" } else { "" };
     println!(
-        "{:<17} {:>6} {:>8}{probe_head} {:>8}",
-        "held-out domain", "n", "model", "VADER"
+        "{:<17} {:>6} {:>8} {:>8}{probe_head} {:>8}",
+        "held-out domain", "n", "model", "bf16", "VADER"
     );
     let cell = |a: &Option<Accuracy>, d: Option<Domain>| match a {
         Some(a) => format!(
@@ -105,26 +118,33 @@ fn main() -> anyhow::Result<()> {
     for domain in Domain::ALL {
         let n = acc.per_domain.get(&domain).map_or(0, |d| d.1);
         println!(
-            "{:<17} {:>6} {:>7.1}%{} {:>7.1}%",
+            "{:<17} {:>6} {:>7.1}% {:>7.1}%{} {:>7.1}%",
             domain.name(),
             n,
             100.0 * acc.domain(domain),
+            100.0 * bf16.domain(domain),
             cell(&probe, Some(domain)),
             100.0 * vader.domain(domain)
         );
     }
     println!(
-        "{:<17} {:>6} {:>7.1}%{} {:>7.1}%",
+        "{:<17} {:>6} {:>7.1}% {:>7.1}%{} {:>7.1}%",
         "all",
         acc.total,
         100.0 * acc.overall(),
+        100.0 * bf16.overall(),
         cell(&probe, None),
         100.0 * vader.overall()
     );
     println!(
-        "\nmodel scored {} texts in {secs:.1} s ({:.0} texts/s, 2 threads, batches of 32)",
+        "\nbf16 changed the label of {changed} of {} texts",
+        acc.total
+    );
+    println!(
+        "model scored {} texts in {secs:.1} s in f32 ({:.0} texts/s), {bf16_secs:.1} s in bf16 ({:.0} texts/s) (2 threads, batches of 32, VADER included)",
         acc.total,
-        acc.total as f64 / secs
+        acc.total as f64 / secs,
+        acc.total as f64 / bf16_secs
     );
     Ok(())
 }

@@ -16,6 +16,9 @@
 //!   says how to install it). Both sides run the same libtorch 2.4.0 build.
 //! - **sentiment, Rust**: `Sentiment::predict` of the prepared model (the encoder, VADER's four
 //!   scores, the head); skipped when `mindset models prepare` has not run.
+//! - each of these in f32 and in bf16 (`encoder::Precision`; the Python peer with the model cast to
+//!   `torch.bfloat16`, pooled in float32 like ours). bf16 is what the app runs on CPUs with native bf16
+//!   arithmetic (AVX512-BF16, AMX); the bench prints which this CPU gets.
 //! - with `--distilbert`: a DistilBERT-SST-2-shaped model (66M parameters, random weights, since no
 //!   registry carries the real ones; speed does not depend on the values), `src/distilbert.rs`.
 //!
@@ -23,8 +26,9 @@
 //! each call pads to its longest text); and 256 per call, which each side sorts by length and runs as
 //! batches of 32 (what the batching thread gets when `max_batch` is 256). Each figure is the best of
 //! three runs; the rows alternate within each run, because these machines are shared and swing from
-//! run to run. The table ends with the largest difference between the two encoders' embeddings of the
-//! first 32 texts, which shows they compute the same model.
+//! run to run. The table ends with the largest difference between each pair of encoders' embeddings
+//! of the first 32 texts: Rust and Python compute the same model in each precision, and bf16 moves
+//! the embeddings by about 1e-2.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -38,7 +42,7 @@ use mindset_nlp::{
     core::Analyzer,
     data,
     distilbert::{self, DistilBertSentiment, Shape},
-    encoder::{self, SentenceEncoder, VOCAB_FILE},
+    encoder::{self, Precision, SentenceEncoder, VOCAB_FILE},
     sentiment::{self, Sentiment},
 };
 
@@ -67,11 +71,17 @@ impl Peer {
         mindset_nlp::cache_dir().join("pyenv-nlp-peer/bin/python")
     }
 
-    fn start(model: &std::path::Path, texts_json: &std::path::Path) -> anyhow::Result<Peer> {
+    /// `dtype`: torch's name of the precision, `float32` or `bfloat16`.
+    fn start(
+        model: &std::path::Path,
+        texts_json: &std::path::Path,
+        dtype: &str,
+    ) -> anyhow::Result<Peer> {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python/throughput.py");
         let mut child = Command::new(Self::python())
             .args([script.as_ref(), model.as_os_str(), texts_json.as_os_str()])
             .arg(MAX_LEN.to_string())
+            .arg(dtype)
             .env("HF_HUB_OFFLINE", "1")
             .env("TRANSFORMERS_OFFLINE", "1")
             .stdin(Stdio::piped())
@@ -182,36 +192,50 @@ fn main() -> anyhow::Result<()> {
     );
 
     let base = encoder::default_base_dir();
-    let mut models: Vec<(String, Model)> = Vec::new();
-    models.push((
-        "MiniLM-L6 encoder, Rust (ours)".into(),
-        Model::Encoder(Box::new(SentenceEncoder::load(&base, MAX_LEN)?)),
-    ));
     let tmp = tempfile::tempdir()?;
     let texts_json = tmp.path().join("texts.json");
     std::fs::write(&texts_json, serde_json::to_string(&texts)?)?;
-    if Peer::python().is_file() {
-        let peer = Peer::start(&base, &texts_json)?;
-        println!("python peer: {}", peer.versions);
+    println!(
+        "this CPU's automatic precision: {}",
+        Precision::auto().name()
+    );
+    let mut models: Vec<(String, Model)> = Vec::new();
+    for (precision, dtype) in [(Precision::F32, "float32"), (Precision::Bf16, "bfloat16")] {
+        let p = precision.name();
         models.push((
-            "MiniLM-L6 encoder, Python".into(),
-            Model::Python(Box::new(peer)),
+            format!("MiniLM-L6 encoder, Rust, {p}"),
+            Model::Encoder(Box::new(SentenceEncoder::load_with(
+                &base, MAX_LEN, precision,
+            )?)),
         ));
-    } else {
-        println!(
-            "python peer not installed: run infra/fetch-python-peer.sh (looked for {})",
-            Peer::python().display()
-        );
+        if Peer::python().is_file() {
+            let peer = Peer::start(&base, &texts_json, dtype)?;
+            println!("python peer: {}", peer.versions);
+            models.push((
+                format!("MiniLM-L6 encoder, Python, {p}"),
+                Model::Python(Box::new(peer)),
+            ));
+        } else if precision == Precision::F32 {
+            println!(
+                "python peer not installed: run infra/fetch-python-peer.sh (looked for {})",
+                Peer::python().display()
+            );
+        }
     }
-    match Sentiment::load(&sentiment::default_dir()) {
-        Ok(m) => models.push(("sentiment model, Rust".into(), Model::Analyzer(Box::new(m)))),
-        Err(e) => println!("skipping the sentiment model: {e}"),
+    for precision in [Precision::F32, Precision::Bf16] {
+        match Sentiment::load_with(&sentiment::default_dir(), precision) {
+            Ok(m) => models.push((
+                format!("sentiment model, Rust, {}", precision.name()),
+                Model::Analyzer(Box::new(m)),
+            )),
+            Err(e) => println!("skipping the sentiment model: {e}"),
+        }
     }
     if with_distilbert {
         let vocab = base.join(VOCAB_FILE);
         distilbert::write_random(tmp.path(), Shape::SST2, &vocab, 0)?;
         models.push((
-            "DistilBERT-SST-2 shape (66M)".into(),
+            "DistilBERT-SST-2 shape (66M), f32".into(),
             Model::Analyzer(Box::new(DistilBertSentiment::load(tmp.path())?)),
         ));
     }
@@ -242,25 +266,32 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    // The two encoders compute the same embeddings.
-    let python = models.iter_mut().find_map(|(_, m)| match m {
-        Model::Python(peer) => Some(peer),
-        _ => None,
-    });
-    if let Some(peer) = python {
-        let theirs: Vec<Vec<f32>> = serde_json::from_str(&peer.ask("embed 32")?)?;
-        let Model::Encoder(ours) = &models[0].1 else {
-            unreachable!("the Rust encoder is the first model")
-        };
-        let ours = ours.encode(&texts[..32], 32)?;
-        let mut diff = 0f32;
-        for (i, row) in theirs.iter().enumerate() {
-            let mine: Vec<f32> = Vec::try_from(ours.get(i as i64))?;
-            for (a, b) in mine.iter().zip(row) {
-                diff = diff.max((a - b).abs());
+    // Each pair of encoders computes the same embeddings; bf16 moves them a little.
+    let mut embeddings: Vec<(String, Vec<Vec<f32>>)> = Vec::new();
+    for (name, model) in &mut models {
+        let rows = match model {
+            Model::Python(peer) => serde_json::from_str(&peer.ask("embed 32")?)?,
+            Model::Encoder(ours) => {
+                let e = ours.encode(&texts[..32], 32)?;
+                (0..32)
+                    .map(|i| Vec::<f32>::try_from(e.get(i)))
+                    .collect::<Result<_, _>>()?
             }
+            Model::Analyzer(_) => continue,
+        };
+        embeddings.push((name.clone(), rows));
+    }
+    println!("\nlargest difference over 32 unit-length embeddings:");
+    for (i, (a, ea)) in embeddings.iter().enumerate() {
+        for (b, eb) in &embeddings[i + 1..] {
+            let diff = ea
+                .iter()
+                .flatten()
+                .zip(eb.iter().flatten())
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            println!("  {a:<34} vs {b:<34} {diff:.2e}");
         }
-        println!("\nlargest |Rust − Python| over 32 unit-length embeddings: {diff:.2e}");
     }
     Ok(())
 }

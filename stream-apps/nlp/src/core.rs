@@ -177,9 +177,13 @@ impl Analyzer for Sentiment {
     }
 
     fn describe(&self) -> String {
+        let precision = self.precision().name();
         match self.manifest() {
-            Some(m) => format!("sentiment-minilm-vader@{}", &m.key[..m.key.len().min(12)]),
-            None => "sentiment-minilm-vader".into(),
+            Some(m) => format!(
+                "sentiment-minilm-vader@{}/{precision}",
+                &m.key[..m.key.len().min(12)]
+            ),
+            None => format!("sentiment-minilm-vader/{precision}"),
         }
     }
 

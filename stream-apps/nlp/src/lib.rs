@@ -155,8 +155,16 @@ pub fn load_analyzer(dir: &Path) -> Box<dyn core::Analyzer> {
 /// (`$MINDSET_NLP_MODEL`, `$MINDSET_NLP_IPIP`), with a user's RoBERTa emotion checkpoint when
 /// `$MINDSET_NLP_EMOTION_MODEL` names one. Without the weights or items the app runs without the
 /// reader (logged; insights then carry no emotions or traits). A configured RoBERTa folder that
-/// does not load is an error.
+/// does not load is an error. Both MiniLM models run in the precision `$MINDSET_NLP_PRECISION`
+/// chooses ([`encoder::Precision`]: bf16 on CPUs with native bf16 arithmetic unless it says `f32`);
+/// a value other than `auto`, `f32` or `bf16` is an error.
 pub fn load_models(sentiment_dir: &Path) -> Result<core::Models, NlpError> {
+    let precision = encoder::Precision::configured()?;
+    tracing::info!(
+        precision = precision.name(),
+        "nlp models run in {}",
+        precision.name()
+    );
     let roberta = emotion::roberta_dir_from_env();
     let reader = match zero_shot::TextReader::load(
         &encoder::default_base_dir(),

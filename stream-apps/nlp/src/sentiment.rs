@@ -29,7 +29,7 @@ use tch::{Device, Kind, Tensor, nn, nn::Module, nn::OptimizerConfig};
 use crate::{
     Label, NlpError, Polarity,
     data::{self, Dataset, Domain, Example, hex},
-    encoder::{self, CONFIG_FILE, Encoder, VOCAB_FILE, WEIGHTS_FILE},
+    encoder::{self, CONFIG_FILE, Encoder, Precision, VOCAB_FILE, WEIGHTS_FILE},
     lexicon::Lexicon,
 };
 
@@ -379,8 +379,14 @@ fn lexicon_features(lexicon: &Lexicon, texts: &[&str]) -> Tensor {
 }
 
 impl Sentiment {
-    /// Loads a folder written by [`prepare`].
+    /// Loads a folder written by [`prepare`], to run in the configured precision
+    /// ([`Precision::configured`]).
     pub fn load(dir: &Path) -> Result<Sentiment, NlpError> {
+        Sentiment::load_with(dir, Precision::configured()?)
+    }
+
+    /// Loads a folder written by [`prepare`]; the encoder runs in `precision`, the head in f32.
+    pub fn load_with(dir: &Path, precision: Precision) -> Result<Sentiment, NlpError> {
         let manifest =
             read_manifest(dir).ok_or_else(|| NlpError::NotPrepared(dir.to_path_buf()))?;
         let config = encoder::read_config(dir)?;
@@ -390,6 +396,7 @@ impl Sentiment {
             .map_err(|e| NlpError::Model(format!("{}: {e}", dir.join(WEIGHTS_FILE).display())))?;
         vs.freeze();
         net.encoder.fuse();
+        net.encoder.set_precision(precision);
         Ok(Sentiment {
             vs,
             net,
@@ -398,6 +405,11 @@ impl Sentiment {
             lexicon: manifest.config.lexicon_features.then(Lexicon::new),
             manifest: Some(manifest),
         })
+    }
+
+    /// The precision the encoder runs in.
+    pub fn precision(&self) -> Precision {
+        self.net.encoder.precision()
     }
 
     /// The manifest of a loaded model (None for a model trained in memory and not saved).

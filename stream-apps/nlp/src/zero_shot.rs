@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::{
     Emotions, NlpError, TraitEvidence,
     emotion::{ENCODE_BATCH, EmotionPrototypes, MAX_LEN},
-    encoder::{SentenceEncoder, default_base_dir},
+    encoder::{Precision, SentenceEncoder, default_base_dir},
     ocean::{self, TraitPrototypes},
 };
 
@@ -24,8 +24,18 @@ pub struct ZeroShot {
 impl ZeroShot {
     /// Loads the encoder from `base_dir` (all-MiniLM-L6-v2) and the items from `ipip_path` (the TSV
     /// `infra/fetch-nlp.sh` writes), and embeds the prototypes and items once.
+    /// The encoder runs in the configured precision ([`Precision::configured`]).
     pub fn load(base_dir: &Path, ipip_path: &Path) -> Result<ZeroShot, NlpError> {
-        let encoder = SentenceEncoder::load(base_dir, MAX_LEN)?;
+        ZeroShot::load_with(base_dir, ipip_path, Precision::configured()?)
+    }
+
+    /// [`ZeroShot::load`] with the encoder in `precision`.
+    pub fn load_with(
+        base_dir: &Path,
+        ipip_path: &Path,
+        precision: Precision,
+    ) -> Result<ZeroShot, NlpError> {
+        let encoder = SentenceEncoder::load_with(base_dir, MAX_LEN, precision)?;
         let emotions = EmotionPrototypes::new(&encoder)?;
         let traits = TraitPrototypes::new(&encoder, ocean::read_items(ipip_path)?)?;
         Ok(ZeroShot {
@@ -47,6 +57,11 @@ impl ZeroShot {
         let emotions = self.emotions.emotions(&embeddings)?;
         let traits = self.traits.evidence(&embeddings)?;
         Ok(emotions.into_iter().zip(traits).collect())
+    }
+
+    /// The precision the encoder runs in.
+    pub fn precision(&self) -> Precision {
+        self.encoder.precision()
     }
 
     /// Emotions per text, in order.
@@ -109,11 +124,14 @@ impl TextReader {
 
 impl crate::core::Reader for TextReader {
     fn describe(&self) -> String {
+        let precision = self.zero_shot.precision().name();
         match &self.roberta {
             Some((_, name)) => {
-                format!("emotions roberta:{name};traits zero-shot-minilm+ipip-neo-120")
+                format!("emotions roberta:{name};traits zero-shot-minilm/{precision}+ipip-neo-120")
             }
-            None => "emotions zero-shot-minilm;traits zero-shot-minilm+ipip-neo-120".into(),
+            None => format!(
+                "emotions zero-shot-minilm/{precision};traits zero-shot-minilm/{precision}+ipip-neo-120"
+            ),
         }
     }
 

@@ -1,11 +1,11 @@
 //! The encoder loads the real all-MiniLM-L6-v2 weights and computes what rust-bert computes over the
 //! same local files: the same token vectors as rust-bert's `BertModel` (a batch with padding, so the
 //! packing and the attention mask are exercised), and the same sentence embeddings as rust-bert's
-//! sentence-embeddings pipeline.
+//! sentence-embeddings pipeline. In bf16 it computes nearly the same embeddings as in f32.
 
 mod common;
 
-use mindset_nlp::encoder::{self, Encoder, SentenceEncoder, WEIGHTS_FILE};
+use mindset_nlp::encoder::{self, Encoder, Precision, SentenceEncoder, WEIGHTS_FILE};
 use rust_bert::{
     bert::{BertEmbeddings, BertModel},
     pipelines::{
@@ -50,7 +50,7 @@ fn minilm_embeddings_match_the_rust_bert_pipeline() {
         "short",
     ];
     let expected = pipeline.encode(&texts).unwrap();
-    let ours = SentenceEncoder::load(&dir, 128).unwrap();
+    let ours = SentenceEncoder::load_with(&dir, 128, Precision::F32).unwrap();
     let got = ours.encode(&texts, 2).unwrap();
     assert_eq!(got.size(), [4, 384]);
     for (i, want) in expected.iter().enumerate() {
@@ -137,4 +137,53 @@ fn minilm_token_vectors_match_rust_bert_bert_model() {
         .get(1);
     let diff = (single.get(0) - batched).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "a text's vector depends on its batch: {diff}");
+}
+
+#[test]
+fn bf16_embeddings_stay_close_to_f32() {
+    tch::set_num_threads(1);
+    let (dir, _) = common::fetched();
+    let texts = [
+        "The delivery was fast and the shoes fit perfectly.",
+        "My order arrived quickly and the shoes are a perfect fit.",
+        "Quarterly interest rates were left unchanged by the central bank.",
+        "I am furious: the refund never came and nobody answers my emails!!!",
+        "short",
+    ];
+    let f32_encoder = SentenceEncoder::load_with(&dir, 128, Precision::F32).unwrap();
+    let bf16_encoder = SentenceEncoder::load_with(&dir, 128, Precision::Bf16).unwrap();
+    assert_eq!(bf16_encoder.precision(), Precision::Bf16);
+    let want = f32_encoder.encode(&texts, 8).unwrap();
+    // Batches of 2: texts of different lengths share a batch, so the bf16 mask is exercised.
+    let got = bf16_encoder.encode(&texts, 2).unwrap();
+    assert_eq!(got.kind(), tch::Kind::Float, "embeddings come back in f32");
+    let rows = |t: &tch::Tensor, i: usize| Vec::<f32>::try_from(t.get(i as i64)).unwrap();
+    for i in 0..texts.len() {
+        let c = cosine(&rows(&got, i), &rows(&want, i));
+        assert!(c > 0.995, "text {i}: bf16 cosine {c} to the f32 embedding");
+    }
+    // What the models read from the embeddings survives: paraphrases stay close, topics apart.
+    let paraphrase = cosine(&rows(&got, 0), &rows(&got, 1));
+    let unrelated = cosine(&rows(&got, 0), &rows(&got, 2));
+    assert!(
+        paraphrase > 0.7 && unrelated < 0.3,
+        "bf16: paraphrase {paraphrase}, unrelated {unrelated}"
+    );
+    // A text's bf16 vector does not depend on the texts padded beside it.
+    let alone = bf16_encoder.encode(&texts[4..5], 1).unwrap();
+    let beside = bf16_encoder.encode(&texts[3..5], 2).unwrap();
+    let diff = (alone.get(0) - beside.get(1)).abs().max().double_value(&[]);
+    assert!(diff < 1e-2, "a bf16 vector depends on its batch: {diff}");
+}
+
+#[test]
+fn precision_is_chosen_by_name() {
+    assert_eq!(Precision::parse("f32").unwrap(), Precision::F32);
+    assert_eq!(Precision::parse(" BF16 ").unwrap(), Precision::Bf16);
+    assert_eq!(Precision::parse("auto").unwrap(), Precision::auto());
+    let err = Precision::parse("fp8").unwrap_err().to_string();
+    assert!(
+        err.contains("MINDSET_NLP_PRECISION") && err.contains("auto, f32 or bf16"),
+        "{err}"
+    );
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use mindset_nlp::{
     Label,
     data::{self, Domain},
-    encoder::{Encoder, WEIGHTS_FILE},
+    encoder::{Encoder, Precision, WEIGHTS_FILE},
     sentiment::{self, PrepareOptions, Progress, Sentiment, TrainConfig},
 };
 use rand::{Rng, SeedableRng};
@@ -128,7 +128,8 @@ fn prepare_trains_saves_reuses_and_loads() {
     assert!(again.reused);
     assert_eq!(again.manifest, first.manifest);
 
-    let model = Sentiment::load(&out).unwrap();
+    // In f32, the precision it was trained and scored in.
+    let model = Sentiment::load_with(&out, Precision::F32).unwrap();
     let (acc, _vader) = sentiment::evaluate(&model, &ds).unwrap();
     assert_eq!(
         acc, m.test_accuracy,

@@ -2,7 +2,10 @@
 (4.44.2, BERT with its default "sdpa" attention) on torch 2.4.0, mean-pooled and L2-normalised as
 sentence-transformers does, over the same texts and the same model folder as the Rust encoder.
 
-    python throughput.py MODEL_DIR TEXTS_JSON MAX_LEN
+    python throughput.py MODEL_DIR TEXTS_JSON MAX_LEN [DTYPE]
+
+DTYPE is float32 (the default) or bfloat16: the model's weights and arithmetic, with pooling in float32
+(as the Rust encoder does in either precision).
 
 The Rust bench starts it once (in the venv of infra/fetch-python-peer.sh) and sends one command a
 line, so the two sides alternate within one run:
@@ -28,11 +31,12 @@ SUB_BATCH = 32
 
 def main():
     model_dir, texts_path, max_len = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    dtype = getattr(torch, sys.argv[4] if len(sys.argv) > 4 else "float32")
     with open(texts_path) as f:
         texts = json.load(f)
     transformers.logging.set_verbosity_error()  # its advice on pad() and tokenizer defaults
     tokenizer = AutoTokenizer.from_pretrained(model_dir, clean_up_tokenization_spaces=True)
-    model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval().to(dtype)
 
     def encode(batch_texts, sort):
         ids = tokenizer(batch_texts, truncation=True, max_length=max_len)["input_ids"]
@@ -45,7 +49,7 @@ def main():
             chunk = order[start : start + step]
             padded = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
             mask = padded["attention_mask"]
-            hidden = model(input_ids=padded["input_ids"], attention_mask=mask).last_hidden_state
+            hidden = model(input_ids=padded["input_ids"], attention_mask=mask).last_hidden_state.float()
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
             for row, i in enumerate(chunk):
@@ -54,7 +58,7 @@ def main():
 
     print(
         json.dumps({"torch": torch.__version__, "transformers": transformers.__version__,
-                    "attention": model.config._attn_implementation}),
+                    "attention": model.config._attn_implementation, "dtype": str(dtype)}),
         flush=True,
     )
     with torch.inference_mode():
