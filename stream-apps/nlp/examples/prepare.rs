@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run -p mindset-nlp --example prepare -- [--epochs 2] [--lr 1e-4] [--head-lr-multiplier 20]
 //!     [--no-lexicon-features] [--threads 2] [--max-len 64] [--batch 32] [--seed 5] [--out DIR]
-//!     [--frozen-blocks N] [--rating-targets SCALE]
+//!     [--frozen-blocks N] [--rating-targets SCALE] [--bf16]
 //! ```
 //! Options override the defaults of `TrainConfig`; a different configuration is a different model, so
 //! pass `--out` to keep the default one.
@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
             "--no-lexicon-features" => opts.train.lexicon_features = false,
             "--frozen-blocks" => opts.train.frozen_blocks = value()?.parse()?,
             "--rating-targets" => opts.train.rating_target_scale = Some(value()?.parse()?),
+            "--bf16" => opts.train.bf16_compute = true,
             "--out" => opts.out_dir = value()?.into(),
             other => bail!("unknown option {other}"),
         }

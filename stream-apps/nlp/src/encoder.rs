@@ -314,6 +314,13 @@ impl Encoder {
         self.precision
     }
 
+    /// Computes in `precision` while keeping the weights as they are (f32 variables): each product
+    /// casts its weights, so training updates f32 master weights from bf16 arithmetic (mixed
+    /// precision). For training; inference uses [`Encoder::set_precision`], which casts once.
+    pub fn set_compute_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
     /// Runs inference in `precision` from now on: the encoder's weights are replaced by copies in
     /// that precision (the var store keeps the f32 variables). For inference only, once the weights
     /// are final and after [`Encoder::fuse`]; a model that trains stays in f32.
@@ -464,8 +471,10 @@ impl Encoder {
         let x = Tensor::embedding(&self.word_embeddings, &ids, 0, false, false)
             + Tensor::embedding(&self.position_embeddings, &positions, -1, false, false)
             + self.token_type_embeddings.get(0);
+        // In the compute precision from here on (a no-op for f32, and for weights already cast).
         x.apply(&self.embeddings_norm)
             .dropout(self.hidden_dropout, train)
+            .to_kind(self.precision.kind())
     }
 
     fn activate(&self, x: &Tensor) -> Tensor {
@@ -475,6 +484,32 @@ impl Encoder {
             other => (other.get_function().get_fn())(x),
         }
     }
+}
+
+/// `x · wᵀ + b` in `x`'s kind: weights of another kind (f32 variables while training in bf16) are
+/// cast for the product, and the gradient flows back through the cast to them.
+fn linear_in_kind(x: &Tensor, l: &nn::Linear) -> Tensor {
+    if l.ws.kind() == x.kind() {
+        return x.apply(l);
+    }
+    let kind = x.kind();
+    x.linear(&l.ws.to_kind(kind), l.bs.as_ref().map(|b| b.to_kind(kind)))
+}
+
+/// Layer norm in `x`'s kind (see [`linear_in_kind`]).
+fn norm_in_kind(x: &Tensor, n: &nn::LayerNorm) -> Tensor {
+    let kind = x.kind();
+    if n.ws.as_ref().is_none_or(|w| w.kind() == kind) {
+        return x.apply(n);
+    }
+    let cast = |t: &Option<Tensor>| t.as_ref().map(|t| t.to_kind(kind));
+    x.layer_norm(
+        n.normalized_shape.as_slice(),
+        cast(&n.ws).as_ref(),
+        cast(&n.bs).as_ref(),
+        LAYER_NORM_EPS,
+        false,
+    )
 }
 
 impl Layer {
@@ -497,7 +532,8 @@ impl Layer {
             Some((w, bias)) => x.linear(w, Some(bias)),
             None => {
                 let (w, bias) = self.stacked_qkv();
-                x.linear(&w, Some(&bias))
+                let kind = x.kind();
+                x.linear(&w.to_kind(kind), Some(&bias.to_kind(kind)))
             }
         };
         // [batch·len, 3·hidden] → three [batch, heads, len, head size].
@@ -515,14 +551,16 @@ impl Layer {
             None,
         );
         let context = packing.pack(&context.transpose(1, 2).reshape([b * l, h]));
-        let attended = (context
-            .apply(&self.attention_output)
-            .dropout(enc.hidden_dropout, train)
-            + x)
-            .apply(&self.attention_norm);
-        let inner = enc.activate(&attended.apply(&self.intermediate));
-        (inner.apply(&self.output).dropout(enc.hidden_dropout, train) + attended)
-            .apply(&self.output_norm)
+        let attended = norm_in_kind(
+            &(linear_in_kind(&context, &self.attention_output).dropout(enc.hidden_dropout, train)
+                + x),
+            &self.attention_norm,
+        );
+        let inner = enc.activate(&linear_in_kind(&attended, &self.intermediate));
+        norm_in_kind(
+            &(linear_in_kind(&inner, &self.output).dropout(enc.hidden_dropout, train) + attended),
+            &self.output_norm,
+        )
     }
 }
 

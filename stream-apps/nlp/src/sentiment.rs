@@ -75,6 +75,15 @@ pub struct TrainConfig {
     /// of its 0/1 label, so a sentence the raters found barely positive pulls less than a glowing one.
     #[serde(default)]
     pub rating_target_scale: Option<f64>,
+    /// Train with the encoder's products in bf16 (f32 master weights, f32 head and loss): mixed
+    /// precision, much quicker on CPUs with native bf16 arithmetic. Left out of the serialised
+    /// configuration (and so of the model's key) when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bf16_compute: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn one() -> f64 {
@@ -96,6 +105,7 @@ impl Default for TrainConfig {
             lexicon_features: true,
             frozen_blocks: 1,
             rating_target_scale: Some(3.0),
+            bf16_compute: false,
         }
     }
 }
@@ -510,6 +520,9 @@ pub fn train(
     let mut vs = nn::VarStore::new(Device::Cpu);
     let mut net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
     net.encoder.freeze_lowest(config.frozen_blocks);
+    if config.bf16_compute {
+        net.encoder.set_compute_precision(Precision::Bf16);
+    }
     let weights = base_dir.join(WEIGHTS_FILE);
     let missing = vs
         .load_partial(&weights)
@@ -586,6 +599,8 @@ pub fn train(
         }
     }
     vs.freeze();
+    // The trained model predicts in f32 (what its manifest scores), whatever it trained in.
+    net.encoder.set_compute_precision(Precision::F32);
     net.encoder.fuse();
     Ok(Sentiment {
         vs,

@@ -215,3 +215,66 @@ fn frozen_blocks_stay_as_loaded_and_soft_targets_still_learn() {
         assert!(!same(trained), "{trained} did not change");
     }
 }
+
+#[test]
+fn mixed_precision_training_learns_and_keeps_f32_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, data_dir, out) = (
+        tmp.path().join("base"),
+        tmp.path().join("data"),
+        tmp.path().join("out"),
+    );
+    write_tiny_bert(&base);
+    write_sentences(&data_dir);
+    let config = TrainConfig {
+        epochs: 6.0,
+        batch_size: 16,
+        learning_rate: 2e-3,
+        max_len: 16,
+        threads: 1,
+        bf16_compute: true,
+        ..TrainConfig::default()
+    };
+    let opts = PrepareOptions {
+        base_dir: base.clone(),
+        data_dir,
+        out_dir: out.clone(),
+        train: config.clone(),
+    };
+    let prepared = sentiment::prepare(&opts, &mut |_| {}).unwrap();
+    assert!(
+        prepared.manifest.test_accuracy.overall() >= 0.95,
+        "held-out accuracy {:?}",
+        prepared.manifest.test_accuracy
+    );
+    assert_eq!(prepared.manifest.config, config);
+    // bf16 products, f32 master weights: what is saved (and updated) is f32.
+    let before = tensors(&base.join(WEIGHTS_FILE));
+    let after = tensors(&out.join(WEIGHTS_FILE));
+    for name in [
+        "encoder.layer.1.attention.self.query.weight",
+        "encoder.layer.1.output.dense.weight",
+        "sentiment_head.weight",
+    ] {
+        assert_eq!(after[name].kind(), tch::Kind::Float, "{name}");
+        if let Some(b) = before.get(name) {
+            assert!(!b.equal(&after[name]), "{name} did not change");
+        }
+    }
+    // Another configuration, so another model: the flag is part of the key when set.
+    let f32_key = sentiment::prepare(
+        &PrepareOptions {
+            out_dir: tmp.path().join("f32"),
+            train: TrainConfig {
+                bf16_compute: false,
+                ..config
+            },
+            ..opts
+        },
+        &mut |_| {},
+    )
+    .unwrap()
+    .manifest
+    .key;
+    assert_ne!(f32_key, prepared.manifest.key);
+}
