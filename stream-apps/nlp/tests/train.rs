@@ -2,7 +2,7 @@
 //! prepare trains, saves and evaluates; a second prepare reuses the folder; a loaded model predicts
 //! what the trained one did; a different configuration trains again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mindset_nlp::{
     Label,
@@ -69,8 +69,9 @@ fn write_sentences(dir: &Path) {
     }
 }
 
-#[test]
-fn prepare_trains_saves_reuses_and_loads() {
+/// A temporary folder with the tiny model in `base`, the tiny sentences in `data` and `out` for
+/// the prepared model: (folder, base, data, out).
+fn tiny_setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let (base, data_dir, out) = (
         tmp.path().join("base"),
@@ -79,6 +80,12 @@ fn prepare_trains_saves_reuses_and_loads() {
     );
     write_tiny_bert(&base);
     write_sentences(&data_dir);
+    (tmp, base, data_dir, out)
+}
+
+#[test]
+fn prepare_trains_saves_reuses_and_loads() {
+    let (_tmp, base, data_dir, out) = tiny_setup();
     let mut opts = PrepareOptions {
         base_dir: base,
         data_dir: data_dir.clone(),
@@ -167,14 +174,7 @@ fn tensors(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
 
 #[test]
 fn frozen_blocks_stay_as_loaded_and_soft_targets_still_learn() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (base, data_dir, out) = (
-        tmp.path().join("base"),
-        tmp.path().join("data"),
-        tmp.path().join("out"),
-    );
-    write_tiny_bert(&base);
-    write_sentences(&data_dir);
+    let (_tmp, base, data_dir, out) = tiny_setup();
     let opts = PrepareOptions {
         base_dir: base.clone(),
         data_dir,
@@ -218,14 +218,7 @@ fn frozen_blocks_stay_as_loaded_and_soft_targets_still_learn() {
 
 #[test]
 fn mixed_precision_training_learns_and_keeps_f32_weights() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (base, data_dir, out) = (
-        tmp.path().join("base"),
-        tmp.path().join("data"),
-        tmp.path().join("out"),
-    );
-    write_tiny_bert(&base);
-    write_sentences(&data_dir);
+    let (tmp, base, data_dir, out) = tiny_setup();
     let config = TrainConfig {
         epochs: 6.0,
         batch_size: 16,
