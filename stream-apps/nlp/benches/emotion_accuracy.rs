@@ -62,6 +62,8 @@ fn main() -> anyhow::Result<()> {
     let dataset = data::load(&data::default_dir()).context("loading the VADER sentences")?;
     let calibration: Vec<&Example> = dataset.train.iter().step_by(every.max(1)).collect();
     let test: Vec<&Example> = dataset.test.iter().collect();
+    // The precision the app would run in here ($MINDSET_NLP_PRECISION, else this CPU's).
+    println!("encoder precision: {}", model.precision().name());
     println!(
         "data: {} calibration sentences (every {every}th of the training split), {} held out, sha256 {}",
         calibration.len(),
