@@ -241,7 +241,9 @@ pub fn prepare(
 
     let started = Instant::now();
     let trained = train(&opts.base_dir, &dataset.train, &opts.train, progress)?;
-    let train_seconds = started.elapsed().as_secs_f64();
+    // Whole milliseconds: serde_json (without `float_roundtrip`) reads a long decimal back a bit
+    // off, and a manifest must read back equal to what was written.
+    let train_seconds = started.elapsed().as_millis() as f64 / 1000.0;
 
     let texts: Vec<&str> = dataset.test.iter().map(|e| e.text.as_str()).collect();
     let mut predicted = Vec::with_capacity(texts.len());
