@@ -49,7 +49,7 @@ enum WriteReq {
     Append {
         topic: String,
         partitions: u32,
-        records: Vec<Record>,
+        records: Arc<Vec<Record>>,
         ack: oneshot::Sender<Result<Vec<Delivered>>>,
     },
     Commit {
@@ -437,7 +437,7 @@ fn apply(
                 // Assign partitions and offsets in input order, then write partition by partition.
                 let mut by_part: BTreeMap<u32, Vec<(u64, &Record)>> = BTreeMap::new();
                 let mut delivered = Vec::with_capacity(records.len());
-                for r in records {
+                for r in records.iter() {
                     let p = partition_for(&r.key, *partitions);
                     let slot = next.entry((topic.clone(), p)).or_insert(0);
                     let offset = *slot;
@@ -513,13 +513,73 @@ impl EmbeddedProducer {
     pub async fn send_batch(
         &self,
         topic: &TopicSpec,
-        records: Vec<Record>,
+        records: Arc<Vec<Record>>,
     ) -> Result<Vec<Delivered>> {
         let partitions = self.log.partitions(topic.name)?;
         let rx = self.log.request(|ack| WriteReq::Append {
             topic: topic.name.to_owned(),
             partitions,
             records,
+            ack,
+        })?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+}
+
+/// The partitions `member` of `g` owns: of each topic it subscribes to, every n-th partition,
+/// n being the topic's number of subscribers.
+fn assigned(g: &Group, member: u64) -> Vec<(String, u32)> {
+    let mut mine = Vec::new();
+    let Some(subscribed) = g.members.get(&member) else {
+        return mine;
+    };
+    for (topic, parts) in subscribed {
+        let subscribers: Vec<u64> = g
+            .members
+            .iter()
+            .filter(|(_, subs)| subs.iter().any(|(t, _)| t == topic))
+            .map(|(id, _)| *id)
+            .collect();
+        let idx = subscribers
+            .iter()
+            .position(|id| *id == member)
+            .expect("member subscribes");
+        for p in 0..*parts {
+            if p as usize % subscribers.len() == idx {
+                mine.push((topic.clone(), p));
+            }
+        }
+    }
+    mine
+}
+
+/// Commits a consumer's positions from another task: what [`EmbeddedConsumer::commit`] does,
+/// checked against the group's assignment at the time of the commit.
+#[derive(Clone)]
+pub struct EmbeddedCommitter {
+    log: EmbeddedLog,
+    group: String,
+    member: u64,
+}
+
+impl EmbeddedCommitter {
+    pub async fn commit(&self, positions: Vec<CommitPosition>) -> Result<()> {
+        {
+            let groups = self.log.inner.groups.lock().expect("groups lock");
+            let mine = groups
+                .get(&self.group)
+                .map(|g| assigned(g, self.member))
+                .unwrap_or_default();
+            if positions
+                .iter()
+                .any(|c| !mine.iter().any(|(t, p)| *t == c.topic && *p == c.partition))
+            {
+                return Err(LogError::Rebalanced);
+            }
+        }
+        let rx = self.log.request(|ack| WriteReq::Commit {
+            group: self.group.clone(),
+            positions,
             ack,
         })?;
         rx.await.map_err(|_| LogError::Closed)?
@@ -560,25 +620,7 @@ impl EmbeddedConsumer {
             if g.generation == self.generation {
                 return Ok(false);
             }
-            let mut mine = Vec::new();
-            for (topic, parts) in &g.members[&self.member] {
-                let subscribers: Vec<u64> = g
-                    .members
-                    .iter()
-                    .filter(|(_, subs)| subs.iter().any(|(t, _)| t == topic))
-                    .map(|(id, _)| *id)
-                    .collect();
-                let idx = subscribers
-                    .iter()
-                    .position(|id| *id == self.member)
-                    .expect("member subscribes");
-                for p in 0..*parts {
-                    if p as usize % subscribers.len() == idx {
-                        mine.push((topic.clone(), p));
-                    }
-                }
-            }
-            (g.generation, mine)
+            (g.generation, assigned(g, self.member))
         };
         // A partition kept through the rebalance keeps its position; a newly assigned one starts
         // from the committed position, as after a Kafka rebalance: what its previous owner read
@@ -602,37 +644,58 @@ impl EmbeddedConsumer {
         Ok(true)
     }
 
+    /// A handle that commits this member's positions from another task.
+    pub fn committer(&self) -> EmbeddedCommitter {
+        EmbeddedCommitter {
+            log: self.log.clone(),
+            group: self.group.clone(),
+            member: self.member,
+        }
+    }
+
     pub fn assignment(&mut self) -> Vec<(String, u32)> {
         let _ = self.sync_assignment();
         self.positions.keys().cloned().collect()
     }
 
     pub async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        self.poll_into(&mut out, max, timeout).await?;
+        Ok(out)
+    }
+
+    /// [`EmbeddedConsumer::poll`] into `out` (cleared first), reusing its allocation.
+    pub async fn poll_into(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<()> {
+        out.clear();
         let deadline = Instant::now() + timeout;
         loop {
             self.changes.borrow_and_update();
             self.sync_assignment()?;
-            let msgs = self.read(max)?;
-            if !msgs.is_empty() {
-                return Ok(msgs);
+            self.read(out, max)?;
+            if !out.is_empty() {
+                return Ok(());
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(msgs);
+                return Ok(());
             }
             if tokio::time::timeout(deadline - now, self.changes.changed())
                 .await
                 .is_err()
             {
-                return Ok(Vec::new());
+                return Ok(());
             }
         }
     }
 
-    fn read(&mut self, max: usize) -> Result<Vec<Message>> {
-        let mut out = Vec::new();
+    fn read(&mut self, out: &mut Vec<Message>, max: usize) -> Result<()> {
         if self.positions.is_empty() || max == 0 {
-            return Ok(out);
+            return Ok(());
         }
         let rx = self.log.inner.db.begin_read().map_err(storage)?;
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
@@ -666,7 +729,7 @@ impl EmbeddedConsumer {
                 self.positions.insert((topic.clone(), *p), l + 1);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     pub async fn commit(&mut self, positions: &[CommitPosition]) -> Result<()> {

@@ -201,10 +201,10 @@ impl KafkaProducer {
     pub async fn send_batch(
         &self,
         topic: &TopicSpec,
-        records: Vec<Record>,
+        records: &[Record],
     ) -> Result<Vec<Delivered>> {
         let mut pending = Vec::with_capacity(records.len());
-        for r in &records {
+        for r in records {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (k, v) in &r.headers {
                 headers = headers.insert(Header {
@@ -281,25 +281,12 @@ impl KafkaConsumer {
     }
 
     pub async fn commit(&mut self, positions: &[CommitPosition]) -> Result<()> {
-        let mut tpl = TopicPartitionList::new();
-        for p in positions {
-            tpl.add_partition_offset(
-                &p.topic,
-                p.partition as i32,
-                Offset::Offset(p.next_offset as i64),
-            )?;
-        }
-        let c = self.inner.clone();
-        blocking(move || match c.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => Ok(()),
-            Err(KafkaError::ConsumerCommit(
-                RDKafkaErrorCode::RebalanceInProgress
-                | RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::UnknownMemberId,
-            )) => Err(LogError::Rebalanced),
-            Err(e) => Err(e.into()),
-        })
-        .await
+        commit(&self.inner, positions).await
+    }
+
+    /// A handle that commits this consumer's positions from another task.
+    pub fn committer(&self) -> Arc<BaseConsumer> {
+        self.inner.clone()
     }
 
     pub async fn lag(&mut self) -> Result<u64> {
@@ -361,4 +348,30 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         headers,
         timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
     }
+}
+
+/// Commit `positions` synchronously on `consumer` (off the async threads).
+pub(crate) async fn commit(
+    consumer: &Arc<BaseConsumer>,
+    positions: &[CommitPosition],
+) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    for p in positions {
+        tpl.add_partition_offset(
+            &p.topic,
+            p.partition as i32,
+            Offset::Offset(p.next_offset as i64),
+        )?;
+    }
+    let c = consumer.clone();
+    blocking(move || match c.commit(&tpl, CommitMode::Sync) {
+        Ok(()) => Ok(()),
+        Err(KafkaError::ConsumerCommit(
+            RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId,
+        )) => Err(LogError::Rebalanced),
+        Err(e) => Err(e.into()),
+    })
+    .await
 }

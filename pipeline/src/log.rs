@@ -11,7 +11,7 @@
 //!   [`Consumer::commit`] (the shell commits after an input's outputs are produced: at-least-once);
 //! - a new group starts at the earliest offset.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use mindset_topics::TopicSpec;
 
@@ -217,18 +217,47 @@ impl Producer {
         topic: &TopicSpec,
         records: Vec<Record>,
     ) -> Result<Vec<Delivered>> {
+        self.send_shared(topic, Arc::new(records)).await
+    }
+
+    /// [`Producer::send_batch`] of records the caller keeps too (to retry them without a copy).
+    pub async fn send_shared(
+        &self,
+        topic: &TopicSpec,
+        records: Arc<Vec<Record>>,
+    ) -> Result<Vec<Delivered>> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
         let n = records.len() as u64;
         let r = match self {
             Producer::Embedded(p) => p.send_batch(topic, records).await,
-            Producer::Kafka(p) => p.send_batch(topic, records).await,
+            Producer::Kafka(p) => p.send_batch(topic, &records).await,
         };
         if r.is_ok() {
             metrics::counter!("mindset_log_produced_total", "topic" => topic.name).increment(n);
         }
         r
+    }
+}
+
+/// Commits a consumer's positions from another task ([`Consumer::committer`]). A commit of a
+/// partition the consumer no longer owns fails with [`LogError::Rebalanced`].
+#[derive(Clone)]
+pub enum Committer {
+    Embedded(embedded::EmbeddedCommitter),
+    Kafka(Arc<rdkafka::consumer::BaseConsumer>),
+}
+
+impl Committer {
+    pub async fn commit(&self, positions: Vec<CommitPosition>) -> Result<()> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Committer::Embedded(c) => c.commit(positions).await,
+            Committer::Kafka(c) => kafka::commit(c, &positions).await,
+        }
     }
 }
 
@@ -244,6 +273,23 @@ impl Consumer {
         match self {
             Consumer::Embedded(c) => c.poll(max, timeout).await,
             Consumer::Kafka(c) => c.poll(max, timeout).await,
+        }
+    }
+
+    /// [`Consumer::poll`] into `out` (cleared first), reusing its allocation.
+    pub async fn poll_into(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<()> {
+        match self {
+            Consumer::Embedded(c) => c.poll_into(out, max, timeout).await,
+            Consumer::Kafka(c) => {
+                out.clear();
+                out.append(&mut c.poll(max, timeout).await?);
+                Ok(())
+            }
         }
     }
 
@@ -269,6 +315,15 @@ impl Consumer {
         match self {
             Consumer::Embedded(c) => c.lag(),
             Consumer::Kafka(c) => c.lag().await,
+        }
+    }
+
+    /// A handle that commits this consumer's positions from another task (the shell commits a
+    /// batch there once its outputs are durable, while the next batch is processed).
+    pub fn committer(&self) -> Committer {
+        match self {
+            Consumer::Embedded(c) => Committer::Embedded(c.committer()),
+            Consumer::Kafka(c) => Committer::Kafka(c.committer()),
         }
     }
 

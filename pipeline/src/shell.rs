@@ -6,13 +6,14 @@
 
 use std::{
     collections::BTreeMap,
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use mindset_topics::{TopicSpec, ValueCodec};
 
 use crate::{
-    log::{Log, LogError, Message, Record, positions_after},
+    log::{CommitPosition, Committer, Log, LogError, Message, Record, positions_after},
     publish::{RecordsByTopic, add},
     shutdown::Shutdown,
 };
@@ -131,7 +132,59 @@ pub fn dead_letter(app: &str, msg: &Message, poison: &Poison, now_ms: i64) -> Re
     }
 }
 
+/// Records produced, and how the commit after them went.
+type Produced = (u64, Result<(), LogError>);
+
+/// A batch whose outputs are being produced (and then its positions committed) on another task
+/// while the shell processes the next one.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<Produced, LogError>>,
+    consumed: u64,
+    poison: u64,
+}
+
+/// Records handled between two chances for the batch in flight to move on (on a current-thread
+/// runtime it runs only when the shell yields).
+const YIELD_EVERY: usize = 1024;
+
+/// Wait for the batch in flight: its outputs durable, then its positions committed.
+async fn settle(
+    app: &'static str,
+    in_flight: &mut Option<InFlight>,
+    stats: &mut RunStats,
+) -> Result<(), ShellError> {
+    let Some(f) = in_flight.take() else {
+        return Ok(());
+    };
+    let (produced, committed) = f.task.await.map_err(|e| {
+        ShellError::Start(format!("{app}: the task producing a batch failed: {e}"))
+    })??;
+    match committed {
+        Ok(()) => {}
+        Err(LogError::Rebalanced) => {
+            stats.redelivery_rebalances += 1;
+            tracing::info!(
+                app,
+                "partitions reassigned before commit; the batch will be redelivered"
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    stats.consumed += f.consumed;
+    stats.produced += produced - f.poison;
+    stats.dead_lettered += f.poison;
+    stats.batches += 1;
+    metrics::counter!("mindset_consumed_total", "app" => app).increment(f.consumed);
+    metrics::counter!("mindset_dead_lettered_total", "app" => app).increment(f.poison);
+    Ok(())
+}
+
 /// Run `processor` until shutdown (or until caught up, with `stop_when_caught_up`).
+///
+/// A batch is handled, then its outputs are produced and its positions committed on another task
+/// while the next batch is polled and handled; the next batch's outputs are produced only after
+/// that (so outputs stay in order), and nothing is committed before its batch's outputs are
+/// durable. When `run` returns, every batch it handled is produced and committed.
 pub async fn run<P: Processor>(
     log: &Log,
     processor: &mut P,
@@ -153,25 +206,29 @@ pub async fn run<P: Processor>(
     let mut consumer = log.consumer(app, &inputs)?;
     let producer = log.producer()?;
     let mut stats = RunStats::default();
+    let mut in_flight: Option<InFlight> = None;
+    // One allocation for every batch's records.
+    let mut batch: Vec<Message> = Vec::new();
     tracing::info!(app, backend = log.backend_name(), "started");
     loop {
         if shutdown.is_triggered() {
             break;
         }
-        let batch = tokio::select! {
-            b = consumer.poll(opts.batch, opts.poll_timeout) => b,
+        let polled = tokio::select! {
+            p = consumer.poll_into(&mut batch, opts.batch, opts.poll_timeout) => p,
             _ = shutdown.wait() => break,
         };
-        let batch = match batch {
-            Ok(b) => b,
+        match polled {
+            Ok(()) => {}
             Err(e) if e.retryable() => {
                 tracing::warn!(app, error = %e, "poll failed, retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
             Err(e) => return Err(e.into()),
-        };
+        }
         if batch.is_empty() {
+            settle(app, &mut in_flight, &mut stats).await?;
             // Idle: the processor may have work that waits for a quiet moment.
             let idle = processor.flush(now_ms());
             if !idle.is_empty() {
@@ -190,7 +247,10 @@ pub async fn run<P: Processor>(
         let now = now_ms();
         let mut outputs = RecordsByTopic::new();
         let mut poison = 0u64;
-        for msg in &batch {
+        for (i, msg) in batch.iter().enumerate() {
+            if i % YIELD_EVERY == YIELD_EVERY - 1 && in_flight.is_some() {
+                tokio::task::yield_now().await;
+            }
             match processor.handle(msg, now) {
                 Ok(outs) => {
                     for o in outs {
@@ -205,7 +265,23 @@ pub async fn run<P: Processor>(
                 }
             }
         }
-        for o in processor.flush(now) {
+        if in_flight.is_some() {
+            tokio::task::yield_now().await;
+        }
+        let flushed = processor.flush(now);
+        // Size each topic's records once (a flush can emit tens of thousands).
+        let mut counts: BTreeMap<&'static str, (&'static TopicSpec, usize)> = BTreeMap::new();
+        for o in &flushed {
+            counts.entry(o.topic.name).or_insert((o.topic, 0)).1 += 1;
+        }
+        for (name, (topic, n)) in counts {
+            outputs
+                .entry(name)
+                .or_insert((topic, Vec::new()))
+                .1
+                .reserve(n);
+        }
+        for o in flushed {
             // A processor that finds poison only when it flushes (nlp, after its models ran)
             // dead-letters it itself; count it as such.
             if dlq_of.values().any(|d| d.name == o.topic.name) {
@@ -213,26 +289,27 @@ pub async fn run<P: Processor>(
             }
             add(&mut outputs, o.topic, o.record);
         }
-        let produced = produce_all(opts, app, &producer, outputs).await?;
+        // The batch in flight settles before this one's outputs are produced.
+        settle(app, &mut in_flight, &mut stats).await?;
         let positions = positions_after(&batch);
-        match commit_with_retry(opts, app, &mut consumer, &positions).await {
-            Ok(()) => {}
-            Err(LogError::Rebalanced) => {
-                stats.redelivery_rebalances += 1;
-                tracing::info!(
-                    app,
-                    "partitions reassigned before commit; the batch will be redelivered"
-                );
-            }
-            Err(e) => return Err(e.into()),
-        }
-        stats.consumed += batch.len() as u64;
-        stats.produced += produced - poison;
-        stats.dead_lettered += poison;
-        stats.batches += 1;
-        metrics::counter!("mindset_consumed_total", "app" => app).increment(batch.len() as u64);
-        metrics::counter!("mindset_dead_lettered_total", "app" => app).increment(poison);
+        let consumed = batch.len() as u64;
+        batch.clear();
+        let committer = consumer.committer();
+        let (task_opts, task_producer) = (opts.clone(), producer.clone());
+        let task = tokio::spawn(async move {
+            let produced = produce_all(&task_opts, app, &task_producer, outputs).await?;
+            let committed = commit_with_retry(&task_opts, app, &committer, positions).await;
+            Ok((produced, committed))
+        });
+        in_flight = Some(InFlight {
+            task,
+            consumed,
+            poison,
+        });
+        // Let it send its records now: a current-thread runtime runs it only when we yield.
+        tokio::task::yield_now().await;
     }
+    settle(app, &mut in_flight, &mut stats).await?;
     tracing::info!(
         app,
         consumed = stats.consumed,
@@ -250,27 +327,34 @@ async fn produce_all(
     producer: &crate::log::Producer,
     outputs: RecordsByTopic,
 ) -> Result<u64, LogError> {
-    let mut produced = 0u64;
-    for (_, (topic, records)) in outputs {
-        produced += records.len() as u64;
-        retry(opts, app, "produce", || {
-            producer.send_batch(topic, records.clone())
-        })
-        .await?;
-    }
-    Ok(produced)
+    // Every topic's records are sent at once (one durable write for all on the embedded log).
+    let sends = outputs.into_values().map(|(topic, records)| {
+        let records = Arc::new(records);
+        async move {
+            let n = records.len() as u64;
+            retry(opts, app, "produce", || {
+                producer.send_shared(topic, records.clone())
+            })
+            .await?;
+            Ok::<u64, LogError>(n)
+        }
+    });
+    Ok(futures::future::try_join_all(sends)
+        .await?
+        .into_iter()
+        .sum())
 }
 
 async fn commit_with_retry(
     opts: &RunOptions,
     app: &str,
-    consumer: &mut crate::log::Consumer,
-    positions: &[crate::log::CommitPosition],
+    committer: &Committer,
+    positions: Vec<CommitPosition>,
 ) -> Result<(), LogError> {
     let start = std::time::Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
-        match consumer.commit(positions).await {
+        match committer.commit(positions.clone()).await {
             Ok(()) => return Ok(()),
             Err(LogError::Rebalanced) => return Err(LogError::Rebalanced),
             Err(e) if e.retryable() && start.elapsed() < opts.retry_for => {

@@ -43,6 +43,91 @@ async fn group_members_share_partitions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_keep_order_and_commit() {
+    let (_d, log) = fresh();
+    conformance::pipelined_batches_keep_order_and_commit(log).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pipelined_batches_keep_order_and_commit_on_one_thread() {
+    let (_d, log) = fresh();
+    conformance::pipelined_batches_keep_order_and_commit(log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committer_commits_positions() {
+    let (_d, log) = fresh();
+    conformance::committer_commits_positions(log).await;
+}
+
+/// A member's committer refuses positions of a partition the group gave to another member since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committer_refuses_a_partition_reassigned() {
+    let (_d, log) = fresh();
+    let t = conformance::topic("reassigned", 2);
+    log.ensure_topics(&[t]).await.unwrap();
+    conformance::produce_sequenced(&log, t, 40, 4, 40).await;
+    let mut a = log.consumer("reassigned", &[t]).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 40 {
+        seen.extend(a.poll(100, Duration::from_millis(500)).await.unwrap());
+    }
+    let committer = a.committer();
+    let _b = log.consumer("reassigned", &[t]).unwrap();
+    let positions = mindset_pipeline::log::positions_after(&seen);
+    assert_eq!(positions.len(), 2, "a read both partitions");
+    assert!(matches!(
+        committer.commit(positions).await,
+        Err(mindset_pipeline::LogError::Rebalanced)
+    ));
+    assert!(
+        log.committed("reassigned", t)
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_none),
+        "nothing committed"
+    );
+}
+
+/// When a batch's outputs cannot be produced, `run` fails and neither that batch nor the one
+/// handled meanwhile is committed: they are read again on the next start.
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_not_produced_is_not_committed() {
+    let (_d, log) = fresh();
+    let input = conformance::topic("unproduced-in", 1);
+    let output = conformance::topic("unproduced-out", 1); // never created
+    log.ensure_topics(&[input, conformance::dlq_of(input)])
+        .await
+        .unwrap();
+    conformance::produce_sequenced(&log, input, 50, 5, 50).await;
+    let opts = mindset_pipeline::shell::RunOptions {
+        batch: 10,
+        poll_timeout: Duration::from_millis(200),
+        stop_when_caught_up: true,
+        ..Default::default()
+    };
+    let mut app = conformance::CopyOnFlush::new(input, output);
+    let err = mindset_pipeline::shell::run(
+        &log,
+        &mut app,
+        &opts,
+        mindset_pipeline::shutdown::Shutdown::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains(output.name), "{err}");
+    assert!(
+        log.committed("conformance-copy", input)
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_none),
+        "nothing committed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_goes_to_dead_letter() {
     let (_d, log) = fresh();
     conformance::poison_goes_to_dead_letter(log).await;

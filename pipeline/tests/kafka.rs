@@ -47,3 +47,13 @@ async fn group_members_share_partitions() {
 async fn poison_goes_to_dead_letter() {
     conformance::poison_goes_to_dead_letter(log()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_keep_order_and_commit() {
+    conformance::pipelined_batches_keep_order_and_commit(log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committer_commits_positions() {
+    conformance::committer_commits_positions(log()).await;
+}

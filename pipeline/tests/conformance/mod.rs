@@ -403,6 +403,129 @@ pub async fn poison_goes_to_dead_letter(log: Log) {
     assert_eq!(committed, good as u64 + 2);
 }
 
+/// Copies each record to `output` on flush, as enrich emits its snapshots: the shell produces a
+/// batch's outputs while it handles the next batch.
+pub struct CopyOnFlush {
+    input: &'static TopicSpec,
+    output: &'static TopicSpec,
+    pending: Vec<Record>,
+}
+
+impl CopyOnFlush {
+    pub fn new(input: &'static TopicSpec, output: &'static TopicSpec) -> CopyOnFlush {
+        CopyOnFlush {
+            input,
+            output,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Processor for CopyOnFlush {
+    fn name(&self) -> &'static str {
+        "conformance-copy"
+    }
+
+    fn inputs(&self) -> Vec<&'static TopicSpec> {
+        vec![self.input]
+    }
+
+    fn handle(&mut self, msg: &Message, _now_ms: i64) -> Result<Vec<Output>, Poison> {
+        self.pending.push(Record::new(
+            msg.key.clone(),
+            msg.value.clone(),
+            msg.timestamp_ms,
+        ));
+        Ok(Vec::new())
+    }
+
+    fn flush(&mut self, _now_ms: i64) -> Vec<Output> {
+        let output = self.output;
+        self.pending
+            .drain(..)
+            .map(|record| Output {
+                topic: output,
+                record,
+            })
+            .collect()
+    }
+}
+
+/// Many small batches through the shell, outputs produced while the next batch is handled: when
+/// `run` returns every output is there, in order per key, and the input is committed to its end.
+pub async fn pipelined_batches_keep_order_and_commit(log: Log) {
+    let input = topic("pipelined-in", 3);
+    let output = topic("pipelined-out", 3);
+    log.ensure_topics(&[input, output, dlq_of(input)])
+        .await
+        .unwrap();
+    let n = 20_000;
+    produce_sequenced(&log, input, n, 50, 2_000).await;
+    let opts = RunOptions {
+        batch: 700,
+        poll_timeout: Duration::from_millis(500),
+        stop_when_caught_up: true,
+        ..RunOptions::default()
+    };
+    let mut app = CopyOnFlush::new(input, output);
+    let stats = shell::run(&log, &mut app, &opts, Shutdown::new())
+        .await
+        .unwrap();
+    assert_eq!(stats.consumed, n);
+    assert_eq!(stats.produced, n);
+    assert!(stats.batches >= n / 700, "{} batches", stats.batches);
+    let committed: u64 = log
+        .committed("conformance-copy", input)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.unwrap_or(0))
+        .sum();
+    assert_eq!(committed, n, "committed to the end when run returns");
+    let out = read_all(&log, output, n as usize).await;
+    assert_eq!(out.len(), n as usize);
+    let mut next: BTreeMap<u64, u64> = BTreeMap::new();
+    for m in &out {
+        let (key, seq) = parse(&m.value);
+        let expected = next.entry(key).or_insert(0);
+        assert_eq!(seq, *expected, "key {key}: out of order or duplicated");
+        *expected += 1;
+    }
+}
+
+/// A committer handed to another task commits the consumer's positions.
+pub async fn committer_commits_positions(log: Log) {
+    let t = topic("committer", 2);
+    log.ensure_topics(&[t]).await.unwrap();
+    produce_sequenced(&log, t, 100, 10, 100).await;
+    let g = group("committer");
+    let mut c = log.consumer(&g, &[t]).unwrap();
+    let mut seen = Vec::new();
+    let mut idle = 0;
+    while seen.len() < 100 && idle < 40 {
+        let b = c.poll(1_000, Duration::from_millis(500)).await.unwrap();
+        if b.is_empty() {
+            idle += 1;
+        }
+        seen.extend(b);
+    }
+    assert_eq!(seen.len(), 100);
+    let committer = c.committer();
+    let positions = positions_after(&seen);
+    tokio::spawn(async move { committer.commit(positions).await })
+        .await
+        .unwrap()
+        .unwrap();
+    let committed: u64 = log
+        .committed(&g, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.unwrap_or(0))
+        .sum();
+    assert_eq!(committed, 100);
+}
+
 /// Read exactly `n` records of `t` with a throwaway group, in (partition, offset) order.
 pub async fn read_all(log: &Log, t: &TopicSpec, n: usize) -> Vec<Message> {
     let mut c = log.consumer(&group("read"), &[t]).unwrap();
