@@ -82,9 +82,13 @@ pub struct CommitPosition {
 /// The positions to commit after processing `messages`: per partition, last offset + 1.
 pub fn positions_after(messages: &[Message]) -> Vec<CommitPosition> {
     let mut map = std::collections::BTreeMap::<(&str, u32), u64>::new();
-    for m in messages {
-        let e = map.entry((m.topic.as_str(), m.partition)).or_insert(0);
-        *e = (*e).max(m.offset + 1);
+    // A poll returns each partition's records as one run: one map update per run.
+    for run in messages.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
+        let last = run.iter().map(|m| m.offset + 1).max().unwrap_or(0);
+        let e = map
+            .entry((run[0].topic.as_str(), run[0].partition))
+            .or_insert(0);
+        *e = (*e).max(last);
     }
     map.into_iter()
         .map(|((topic, partition), next_offset)| CommitPosition {
@@ -333,5 +337,49 @@ impl Consumer {
             Consumer::Embedded(c) => c.assignment(),
             Consumer::Kafka(c) => c.assignment(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(topic: &str, partition: u32, offset: u64) -> Message {
+        Message {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            key: Vec::new(),
+            value: Vec::new(),
+            headers: Vec::new(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn positions_after_takes_the_highest_offset_of_each_partition() {
+        // Runs per partition, a partition seen twice, and two topics with the same partition.
+        let batch = [
+            msg("a", 0, 4),
+            msg("a", 0, 5),
+            msg("a", 1, 9),
+            msg("b", 1, 2),
+            msg("a", 0, 7),
+            msg("a", 0, 6),
+            msg("b", 1, 1),
+        ];
+        let got: Vec<(String, u32, u64)> = positions_after(&batch)
+            .into_iter()
+            .map(|c| (c.topic, c.partition, c.next_offset))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_owned(), 0, 8),
+                ("a".to_owned(), 1, 10),
+                ("b".to_owned(), 1, 3),
+            ]
+        );
+        assert!(positions_after(&[]).is_empty());
     }
 }

@@ -35,10 +35,12 @@ fn main() -> anyhow::Result<()> {
     let opts = PrepareOptions::default();
     let dataset = data::load(&opts.data_dir).context("loading the VADER sentences")?;
     println!(
-        "data: {} train, {} test sentences ({} near-neutral left out), sha256 {}",
+        "data: {} train, {} test sentences ({} near-neutral left out of every score, {} of them \
+         in the training split and trained towards soft targets by default), sha256 {}",
         dataset.train.len(),
         dataset.test.len(),
         dataset.neutral,
+        dataset.train_neutral.len(),
         &dataset.digest[..16]
     );
     let dir = match model_dir {

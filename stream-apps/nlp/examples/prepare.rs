@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run -p mindset-nlp --example prepare -- [--epochs 2] [--lr 1e-4] [--head-lr-multiplier 20]
 //!     [--no-lexicon-features] [--threads 2] [--max-len 64] [--batch 32] [--seed 5] [--out DIR]
-//!     [--frozen-blocks N] [--rating-targets SCALE] [--bf16]
+//!     [--frozen-blocks N] [--rating-targets SCALE] [--bf16] [--lexicon-gate] [--near-neutral]
 //! ```
 //! Options override the defaults of `TrainConfig`; a different configuration is a different model, so
 //! pass `--out` to keep the default one.
@@ -28,6 +28,8 @@ fn main() -> anyhow::Result<()> {
             "--frozen-blocks" => opts.train.frozen_blocks = value()?.parse()?,
             "--rating-targets" => opts.train.rating_target_scale = Some(value()?.parse()?),
             "--bf16" => opts.train.bf16_compute = true,
+            "--lexicon-gate" => opts.train.lexicon_gate = true,
+            "--near-neutral" => opts.train.train_near_neutral = true,
             "--out" => opts.out_dir = value()?.into(),
             other => bail!("unknown option {other}"),
         }

@@ -122,8 +122,11 @@ pub struct Example {
 pub struct Dataset {
     pub train: Vec<Example>,
     pub test: Vec<Example>,
-    /// Near-neutral sentences left out.
+    /// Near-neutral sentences left out (of both splits).
     pub neutral: usize,
+    /// The near-neutral sentences of the training split, labelled by the sign of their rating
+    /// (0 counts as positive): for training towards soft targets only, never scored.
+    pub train_neutral: Vec<Example>,
     /// sha256 (hex) over the four files, in `Domain::ALL` order: what a trained model was trained on.
     pub digest: String,
 }
@@ -185,6 +188,7 @@ pub fn parse(
 pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     let mut hasher = Sha256::new();
     let (mut train, mut test, mut neutral) = (Vec::new(), Vec::new(), 0);
+    let mut train_neutral = Vec::new();
     for domain in Domain::ALL {
         let path = dir.join(domain.file_name());
         let body = std::fs::read(&path).map_err(|source| DataError::Read {
@@ -193,20 +197,26 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
         })?;
         hasher.update(&body);
         for (id, rating, text) in parse(domain, &body, &path)? {
-            let Some(label) = label_of(rating) else {
-                neutral += 1;
-                continue;
-            };
+            let labelled = label_of(rating);
             let example = Example {
                 domain,
                 id,
                 text,
                 rating,
-                label,
+                label: labelled.unwrap_or(if rating >= 0.0 {
+                    Label::Positive
+                } else {
+                    Label::Negative
+                }),
             };
-            match split_of(domain, &example.id) {
-                Split::Train => train.push(example),
-                Split::Test => test.push(example),
+            match (labelled, split_of(domain, &example.id)) {
+                (Some(_), Split::Train) => train.push(example),
+                (Some(_), Split::Test) => test.push(example),
+                (None, Split::Train) => {
+                    neutral += 1;
+                    train_neutral.push(example);
+                }
+                (None, Split::Test) => neutral += 1,
             }
         }
     }
@@ -214,6 +224,7 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
         train,
         test,
         neutral,
+        train_neutral,
         digest: hex(&hasher.finalize()),
     })
 }

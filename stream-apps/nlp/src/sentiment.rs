@@ -80,6 +80,17 @@ pub struct TrainConfig {
     /// configuration (and so of the model's key) when off.
     #[serde(default, skip_serializing_if = "is_false")]
     pub bf16_compute: bool,
+    /// With lexicon features: also feed the head the pooled encoding times VADER's compound score,
+    /// so how far the head follows the lexicon can depend on the text (its domain, its style)
+    /// rather than being one weight for every text. Left out of the serialised configuration
+    /// (and so of the model's key) when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lexicon_gate: bool,
+    /// With `rating_target_scale`: also train on the training split's near-neutral sentences
+    /// (mean rating between −0.5 and +0.5, left out of every score), towards their soft targets.
+    /// Left out of the serialised configuration when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub train_near_neutral: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -105,7 +116,11 @@ impl Default for TrainConfig {
             lexicon_features: true,
             frozen_blocks: 1,
             rating_target_scale: Some(3.0),
-            bf16_compute: false,
+            // Mixed precision where the CPU has native bf16 arithmetic (what the measured
+            // default was trained with), f32 elsewhere.
+            bf16_compute: Precision::native_bf16(),
+            lexicon_gate: true,
+            train_near_neutral: true,
         }
     }
 }
@@ -240,7 +255,18 @@ pub fn prepare(
     }
 
     let started = Instant::now();
-    let trained = train(&opts.base_dir, &dataset.train, &opts.train, progress)?;
+    let near_neutral = opts.train.train_near_neutral && opts.train.rating_target_scale.is_some();
+    let trained = if near_neutral {
+        let all: Vec<Example> = dataset
+            .train
+            .iter()
+            .chain(&dataset.train_neutral)
+            .cloned()
+            .collect();
+        train(&opts.base_dir, &all, &opts.train, progress)?
+    } else {
+        train(&opts.base_dir, &dataset.train, &opts.train, progress)?
+    };
     // Whole milliseconds: serde_json (without `float_roundtrip`) reads a long decimal back a bit
     // off, and a manifest must read back equal to what was written.
     let train_seconds = started.elapsed().as_millis() as f64 / 1000.0;
@@ -261,7 +287,12 @@ pub fn prepare(
         base_weights_sha256: base_sha,
         data_sha256: dataset.digest.clone(),
         config: opts.train.clone(),
-        train_examples: dataset.train.len(),
+        train_examples: dataset.train.len()
+            + if near_neutral {
+                dataset.train_neutral.len()
+            } else {
+                0
+            },
         test_examples: dataset.test.len(),
         train_seconds,
         test_accuracy: Accuracy::score(&dataset.test, &predicted),
@@ -328,16 +359,19 @@ struct Net {
     encoder: Encoder,
     dropout: f64,
     head: nn::Linear,
+    /// The head also takes the pooled encoding times the compound score.
+    gate: bool,
 }
 
 impl Net {
     /// The encoder's variables are in optimiser group 0, the head's in group 1.
-    fn new(root: &nn::Path, config: &BertConfig, lexicon_features: bool) -> Net {
+    fn new(root: &nn::Path, config: &BertConfig, train: &TrainConfig) -> Net {
         let encoder = Encoder::new(root, config);
-        let extra = if lexicon_features {
-            LEXICON_FEATURES
-        } else {
-            0
+        let gate = train.lexicon_features && train.lexicon_gate;
+        let extra = match (train.lexicon_features, gate) {
+            (false, _) => 0,
+            (true, false) => LEXICON_FEATURES,
+            (true, true) => LEXICON_FEATURES + encoder.hidden_size(),
         };
         let head = nn::linear(
             root.set_group(1) / "sentiment_head",
@@ -349,6 +383,7 @@ impl Net {
             encoder,
             dropout: config.hidden_dropout_prob,
             head,
+            gate,
         }
     }
 
@@ -366,6 +401,10 @@ impl Net {
             .forward_t(ids, mask, train)?
             .dropout(self.dropout, train);
         let input = match features {
+            Some(f) if self.gate => {
+                let gated = &pooled * f.narrow(1, 0, 1);
+                Tensor::cat(&[pooled, f.shallow_clone(), gated], 1)
+            }
             Some(f) => Tensor::cat(&[pooled, f.shallow_clone()], 1),
             None => pooled,
         };
@@ -403,7 +442,7 @@ impl Sentiment {
             read_manifest(dir).ok_or_else(|| NlpError::NotPrepared(dir.to_path_buf()))?;
         let config = encoder::read_config(dir)?;
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let mut net = Net::new(&vs.root(), &config, manifest.config.lexicon_features);
+        let mut net = Net::new(&vs.root(), &config, &manifest.config);
         vs.load(dir.join(WEIGHTS_FILE))
             .map_err(|e| NlpError::Model(format!("{}: {e}", dir.join(WEIGHTS_FILE).display())))?;
         vs.freeze();
@@ -520,7 +559,7 @@ pub fn train(
     let bert_config = encoder::read_config(base_dir)?;
     let tokenizer = encoder::load_tokenizer(base_dir)?;
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let mut net = Net::new(&vs.root(), &bert_config, config.lexicon_features);
+    let mut net = Net::new(&vs.root(), &bert_config, config);
     net.encoder.freeze_lowest(config.frozen_blocks);
     if config.bf16_compute {
         net.encoder.set_compute_precision(Precision::Bf16);

@@ -66,12 +66,41 @@ fn the_vader_sentences_load_labelled_and_split() {
     // 23,703 rated sentences in the four files; 4,244 have a mean rating in (-0.5, 0.5).
     assert_eq!(ds.train.len() + ds.test.len() + ds.neutral, 23_703);
     assert_eq!(ds.neutral, 4_244);
+    // Of those, the ones in the training split are kept apart for soft-target training.
+    assert_eq!(ds.train_neutral.len(), 3_349);
+    for e in &ds.train_neutral {
+        assert!(e.rating.abs() < 0.5, "{} {}", e.id, e.rating);
+        assert_eq!(
+            e.label,
+            if e.rating >= 0.0 {
+                Label::Positive
+            } else {
+                Label::Negative
+            }
+        );
+    }
+    let neutral_ids: HashSet<(Domain, &str)> = ds
+        .train_neutral
+        .iter()
+        .map(|e| (e.domain, e.id.as_str()))
+        .collect();
     let train: HashSet<(Domain, &str)> =
         ds.train.iter().map(|e| (e.domain, e.id.as_str())).collect();
     let test: HashSet<(Domain, &str)> = ds.test.iter().map(|e| (e.domain, e.id.as_str())).collect();
     assert_eq!(train.len(), ds.train.len(), "ids are unique within train");
     assert_eq!(test.len(), ds.test.len(), "ids are unique within test");
     assert!(train.is_disjoint(&test));
+    assert!(neutral_ids.is_disjoint(&test) && neutral_ids.is_disjoint(&train));
+    // No near-neutral sentence of a held-out group (a review, an editorial) is trained on.
+    let held_out_groups: HashSet<(Domain, &str)> = ds
+        .test
+        .iter()
+        .map(|e| (e.domain, e.id.split('_').next().unwrap()))
+        .collect();
+    assert!(ds.train_neutral.iter().all(|e| {
+        !matches!(e.domain, Domain::ProductReviews | Domain::Editorials)
+            || !held_out_groups.contains(&(e.domain, e.id.split('_').next().unwrap()))
+    }));
     for domain in Domain::ALL {
         let n_train = ds.train.iter().filter(|e| e.domain == domain).count();
         let n_test = ds.test.iter().filter(|e| e.domain == domain).count();

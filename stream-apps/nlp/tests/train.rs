@@ -111,13 +111,16 @@ fn prepare_trains_saves_reuses_and_loads() {
     .unwrap();
     assert!(!first.reused);
     let ds = data::load(&data_dir).unwrap();
-    let per_epoch = ds.train.len().div_ceil(16);
+    // The default trains on the near-neutral sentences of the training split too.
+    assert!(!ds.train_neutral.is_empty());
+    let trained_on = ds.train.len() + ds.train_neutral.len();
+    let per_epoch = trained_on.div_ceil(16);
     assert_eq!(steps.len(), 6 * per_epoch);
     assert_eq!(steps.last(), Some(&(6 * per_epoch, 6 * per_epoch)));
     let m = &first.manifest;
     assert_eq!(
         (m.train_examples, m.test_examples),
-        (ds.train.len(), ds.test.len())
+        (trained_on, ds.test.len())
     );
     assert!(
         m.test_accuracy.overall() >= 0.95,
@@ -270,4 +273,73 @@ fn mixed_precision_training_learns_and_keeps_f32_weights() {
     .manifest
     .key;
     assert_ne!(f32_key, prepared.manifest.key);
+}
+
+#[test]
+fn lexicon_gate_trains_saves_and_loads() {
+    let (tmp, base, data_dir, out) = tiny_setup();
+    let config = TrainConfig {
+        epochs: 6.0,
+        batch_size: 16,
+        learning_rate: 2e-3,
+        max_len: 16,
+        threads: 1,
+        lexicon_gate: true,
+        ..TrainConfig::default()
+    };
+    let opts = PrepareOptions {
+        base_dir: base,
+        data_dir: data_dir.clone(),
+        out_dir: out.clone(),
+        train: config.clone(),
+    };
+    let prepared = sentiment::prepare(&opts, &mut |_| {}).unwrap();
+    assert_eq!(prepared.manifest.config, config);
+    assert!(
+        prepared.manifest.test_accuracy.overall() >= 0.95,
+        "held-out accuracy {:?}",
+        prepared.manifest.test_accuracy
+    );
+    // The head reads the pooled vector, VADER's four scores and the pooled vector times the
+    // compound score.
+    let saved = tensors(&out.join(WEIGHTS_FILE));
+    let hidden = saved["embeddings.LayerNorm.weight"].size()[0];
+    assert_eq!(
+        saved["sentiment_head.weight"].size(),
+        vec![2, 2 * hidden + 4]
+    );
+    // Loaded back, it reads the held-out sentences as well as the manifest says.
+    let model = Sentiment::load_with(&out, Precision::F32).unwrap();
+    let ds = data::load(&data_dir).unwrap();
+    let texts: Vec<&str> = ds.test.iter().map(|e| e.text.as_str()).collect();
+    let predicted = model.predict(&texts).unwrap();
+    let right = predicted
+        .iter()
+        .zip(&ds.test)
+        .filter(|(p, e)| p.label == e.label)
+        .count();
+    let accuracy = right as f64 / ds.test.len() as f64;
+    assert!(
+        (accuracy - prepared.manifest.test_accuracy.overall()).abs() < 1e-9,
+        "{accuracy} against {:?}",
+        prepared.manifest.test_accuracy
+    );
+    // Another configuration, so another model.
+    let plain = sentiment::prepare(
+        &PrepareOptions {
+            out_dir: tmp.path().join("plain"),
+            train: TrainConfig {
+                lexicon_gate: false,
+                ..config
+            },
+            ..opts
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_ne!(plain.manifest.key, prepared.manifest.key);
+    assert_eq!(
+        tensors(&tmp.path().join("plain").join(WEIGHTS_FILE))["sentiment_head.weight"].size(),
+        vec![2, hidden + 4]
+    );
 }
