@@ -577,13 +577,18 @@ impl EmbeddedCommitter {
                 return Err(LogError::Rebalanced);
             }
         }
-        let rx = self.log.request(|ack| WriteReq::Commit {
-            group: self.group.clone(),
-            positions,
-            ack,
-        })?;
-        rx.await.map_err(|_| LogError::Closed)?
+        send_commit(&self.log, &self.group, positions).await
     }
+}
+
+/// Durably store `positions` for `group` (the writer's next transaction).
+async fn send_commit(log: &EmbeddedLog, group: &str, positions: Vec<CommitPosition>) -> Result<()> {
+    let rx = log.request(|ack| WriteReq::Commit {
+        group: group.to_owned(),
+        positions,
+        ack,
+    })?;
+    rx.await.map_err(|_| LogError::Closed)?
 }
 
 /// A member of a consumer group on the embedded log.
@@ -740,12 +745,7 @@ impl EmbeddedConsumer {
         {
             return Err(LogError::Rebalanced);
         }
-        let rx = self.log.request(|ack| WriteReq::Commit {
-            group: self.group.clone(),
-            positions: positions.to_vec(),
-            ack,
-        })?;
-        rx.await.map_err(|_| LogError::Closed)?
+        send_commit(&self.log, &self.group, positions.to_vec()).await
     }
 
     pub fn lag(&mut self) -> Result<u64> {

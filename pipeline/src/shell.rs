@@ -13,7 +13,7 @@ use std::{
 use mindset_topics::{TopicSpec, ValueCodec};
 
 use crate::{
-    log::{CommitPosition, Committer, Log, LogError, Message, Record, positions_after},
+    log::{Log, LogError, Message, Record, positions_after},
     publish::{RecordsByTopic, add},
     shutdown::Shutdown,
 };
@@ -298,7 +298,10 @@ pub async fn run<P: Processor>(
         let (task_opts, task_producer) = (opts.clone(), producer.clone());
         let task = tokio::spawn(async move {
             let produced = produce_all(&task_opts, app, &task_producer, outputs).await?;
-            let committed = commit_with_retry(&task_opts, app, &committer, positions).await;
+            let committed = retry(&task_opts, app, "commit", || {
+                committer.commit(positions.clone())
+            })
+            .await;
             Ok((produced, committed))
         });
         in_flight = Some(InFlight {
@@ -343,28 +346,6 @@ async fn produce_all(
         .await?
         .into_iter()
         .sum())
-}
-
-async fn commit_with_retry(
-    opts: &RunOptions,
-    app: &str,
-    committer: &Committer,
-    positions: Vec<CommitPosition>,
-) -> Result<(), LogError> {
-    let start = std::time::Instant::now();
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match committer.commit(positions.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(LogError::Rebalanced) => return Err(LogError::Rebalanced),
-            Err(e) if e.retryable() && start.elapsed() < opts.retry_for => {
-                tracing::warn!(app, error = %e, "commit failed, retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 fn dlq_spec(name: &str, of: &TopicSpec) -> Option<&'static TopicSpec> {

@@ -255,18 +255,20 @@ pub fn prepare(
     }
 
     let started = Instant::now();
-    let near_neutral = opts.train.train_near_neutral && opts.train.rating_target_scale.is_some();
-    let trained = if near_neutral {
-        let all: Vec<Example> = dataset
-            .train
-            .iter()
-            .chain(&dataset.train_neutral)
-            .cloned()
-            .collect();
-        train(&opts.base_dir, &all, &opts.train, progress)?
-    } else {
-        train(&opts.base_dir, &dataset.train, &opts.train, progress)?
-    };
+    // The labelled training sentences, and with `train_near_neutral` the near-neutral ones too.
+    let training: std::borrow::Cow<[Example]> =
+        if opts.train.train_near_neutral && opts.train.rating_target_scale.is_some() {
+            dataset
+                .train
+                .iter()
+                .chain(&dataset.train_neutral)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into()
+        } else {
+            (&dataset.train[..]).into()
+        };
+    let trained = train(&opts.base_dir, &training, &opts.train, progress)?;
     // Whole milliseconds: serde_json (without `float_roundtrip`) reads a long decimal back a bit
     // off, and a manifest must read back equal to what was written.
     let train_seconds = started.elapsed().as_millis() as f64 / 1000.0;
@@ -287,12 +289,7 @@ pub fn prepare(
         base_weights_sha256: base_sha,
         data_sha256: dataset.digest.clone(),
         config: opts.train.clone(),
-        train_examples: dataset.train.len()
-            + if near_neutral {
-                dataset.train_neutral.len()
-            } else {
-                0
-            },
+        train_examples: training.len(),
         test_examples: dataset.test.len(),
         train_seconds,
         test_accuracy: Accuracy::score(&dataset.test, &predicted),
