@@ -63,7 +63,7 @@ const WIRE_LIMIT: usize = 1024 * 1024;
 
 /// De-duplication of track messages is by `messageId` alone (the spec's rule), whatever the
 /// body: every message is remembered with this digest.
-const ANY_BODY: [u8; 32] = [0; 32];
+const ANY_BODY: crate::ingest::BodyDigest = 0;
 
 /// Each tenant's identity joins: tenant → (`anon:…`/`user:…` → customer key).
 #[derive(Default)]

@@ -45,6 +45,8 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedConfig {
     pub path: PathBuf,
+    /// Page cache of the log, in MiB.
+    pub cache_mb: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +133,9 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             p.push("data_dir must not be empty".into());
         }
+        if self.log.embedded.cache_mb == 0 {
+            p.push("log.embedded.cache_mb must be at least 1".into());
+        }
         if self.log.backend == Backend::Kafka {
             if self.log.kafka.bootstrap_servers.trim().is_empty() {
                 p.push("log.kafka.bootstrap_servers must name at least one broker".into());
@@ -172,7 +177,10 @@ impl Config {
     /// Open the configured log.
     pub fn open_log(&self) -> Result<Log, crate::log::LogError> {
         Ok(match self.log.backend {
-            Backend::Embedded => Log::Embedded(EmbeddedLog::open(self.embedded_path())?),
+            Backend::Embedded => Log::Embedded(EmbeddedLog::open_with_cache(
+                self.embedded_path(),
+                self.log.embedded.cache_mb << 20,
+            )?),
             Backend::Kafka => Log::Kafka(KafkaLog::new(KafkaSettings {
                 bootstrap_servers: self.log.kafka.bootstrap_servers.clone(),
                 client: self.log.kafka.client.clone(),
@@ -233,6 +241,9 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.log.backend, Backend::Embedded);
         assert_eq!(c.embedded_path(), PathBuf::from(".mindset/log.redb"));
+        assert_eq!(c.log.embedded.cache_mb << 20, crate::embedded::DEFAULT_CACHE_BYTES);
+        let none = Config::load(None, env(&[("MINDSET_LOG__EMBEDDED__CACHE_MB", "0")]));
+        assert!(none.unwrap_err().to_string().contains("cache_mb"));
     }
 
     #[test]

@@ -30,6 +30,12 @@ use crate::{
     partition::partition_for,
 };
 
+/// The embedded log's default page cache: 64 MiB. redb's own default (1 GiB) made the writer
+/// thread take fresh memory for every page it wrote until the gigabyte filled, and the kernel
+/// zeroing that memory was half of the writer's time in the webhook benchmark. Consumers read
+/// the recent end of each partition, which a small cache (then the OS page cache) serves.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 const TOPICS: TableDefinition<&str, u32> = TableDefinition::new("topics");
 const OFFSETS: TableDefinition<&str, u64> = TableDefinition::new("offsets");
 
@@ -102,13 +108,22 @@ pub struct EmbeddedLog {
 }
 
 impl EmbeddedLog {
-    /// Open (or create) the log in the file `path`.
+    /// Open (or create) the log in the file `path`, with a page cache of
+    /// [`DEFAULT_CACHE_BYTES`].
     pub fn open(path: impl AsRef<Path>) -> Result<EmbeddedLog> {
+        EmbeddedLog::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Open (or create) the log in the file `path`, keeping at most `cache_bytes` of its pages
+    /// in memory (read cache and write buffer together).
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<EmbeddedLog> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
-        let db = Database::create(&path)
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
             .map_err(|e| LogError::Storage(format!("cannot open {}: {e}", path.display())))?;
         let db = Arc::new(db);
         let mut topics = HashMap::new();

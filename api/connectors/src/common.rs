@@ -352,8 +352,13 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
         }
     };
     // Plain serde first (about 4x faster); only a body that fails is read again with
-    // serde_path_to_error, to say where it failed.
-    if let Ok(value) = serde_json::from_slice::<T>(body) {
+    // serde_path_to_error, to say where it failed. The body's UTF-8 is checked once, in bulk:
+    // from a `&str` serde_json skips checking each string it reads (from bytes that took a
+    // tenth of a 10 KB Shopify order's parse). JSON is UTF-8 (RFC 8259), so a body that is not
+    // goes to the explaining path, which reports where.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(value) = serde_json::from_str::<T>(text)
+    {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(body);
