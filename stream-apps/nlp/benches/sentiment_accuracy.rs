@@ -10,7 +10,8 @@
 //! (968 steps; 22.7 minutes measured on cores shared with other builds, load average 5–7). The accuracy is recomputed from the saved model, not read from its manifest. `--probe` adds a column for a logistic-regression probe on frozen MiniLM embeddings
 //! (fitted here on the training split; about two more minutes). `--model DIR` scores a model folder
 //! written earlier (any configuration) instead of preparing the default one. The model is scored
-//! twice: in f32 and in bf16 (`encoder::Precision`), with the number of labels bf16 changed.
+//! three times: in f32, bf16 and int8 (`encoder::Precision`), with how many labels bf16 and int8
+//! changed and how long each took.
 
 use std::time::Instant;
 
@@ -71,25 +72,29 @@ fn main() -> anyhow::Result<()> {
         manifest.config
     );
     let max_len = manifest.config.max_len;
-    // Each model predicts the held-out sentences once; the same weights run in f32 and in bf16
-    // (what the app runs on CPUs with native bf16 arithmetic).
+    // The same weights predict the held-out sentences in each precision (f32; bf16, what the app
+    // runs on CPUs with AMX; int8, what it runs on other CPUs with AVX2).
     let texts: Vec<&str> = dataset.test.iter().map(|e| e.text.as_str()).collect();
     let labels = |p: Vec<Polarity>| p.into_iter().map(|p| p.label).collect::<Vec<Label>>();
     let started = Instant::now();
     let f32_labels = labels(model.predict(&texts)?);
     let secs = started.elapsed().as_secs_f64();
-    let bf16_model = Sentiment::load_with(&dir, Precision::Bf16)?;
-    let started = Instant::now();
-    let bf16_labels = labels(bf16_model.predict(&texts)?);
-    let bf16_secs = started.elapsed().as_secs_f64();
     let acc = Accuracy::score(&dataset.test, &f32_labels);
-    let bf16 = Accuracy::score(&dataset.test, &bf16_labels);
+    let mut others = Vec::new();
+    for precision in [Precision::Bf16, Precision::Int8] {
+        let m = Sentiment::load_with(&dir, precision)?;
+        let started = Instant::now();
+        let predicted = labels(m.predict(&texts)?);
+        let secs = started.elapsed().as_secs_f64();
+        let changed = f32_labels
+            .iter()
+            .zip(&predicted)
+            .filter(|(a, b)| a != b)
+            .count();
+        let score = Accuracy::score(&dataset.test, &predicted);
+        others.push((precision, score, changed, secs));
+    }
     let vader = Accuracy::score(&dataset.test, &labels(Lexicon::new().classify_all(&texts)));
-    let changed = f32_labels
-        .iter()
-        .zip(&bf16_labels)
-        .filter(|(a, b)| a != b)
-        .count();
 
     let probe = if with_probe {
         let started = Instant::now();
@@ -112,8 +117,8 @@ fn main() -> anyhow::Result<()> {
     println!();
     let probe_head = if probe.is_some() { "   probe" } else { "" };
     println!(
-        "{:<17} {:>6} {:>8} {:>8}{probe_head} {:>8}",
-        "held-out domain", "n", "model", "bf16", "VADER"
+        "{:<17} {:>6} {:>8} {:>8} {:>8}{probe_head} {:>8}",
+        "held-out domain", "n", "model", "bf16", "int8", "VADER"
     );
     let cell = |a: &Option<Accuracy>, d: Option<Domain>| match a {
         Some(a) => format!(
@@ -122,36 +127,60 @@ fn main() -> anyhow::Result<()> {
         ),
         None => String::new(),
     };
-    for domain in Domain::ALL {
-        let n = acc.per_domain.get(&domain).map_or(0, |d| d.1);
+    let pct = |a: &Accuracy, d: Option<Domain>| {
+        format!(
+            " {:>7.1}%",
+            100.0 * d.map_or_else(|| a.overall(), |d| a.domain(d))
+        )
+    };
+    for domain in Domain::ALL.map(Some).into_iter().chain([None]) {
+        let n = domain.map_or(acc.total, |d| acc.per_domain.get(&d).map_or(0, |d| d.1));
+        let precisions: String = others.iter().map(|o| pct(&o.1, domain)).collect();
         println!(
-            "{:<17} {:>6} {:>7.1}% {:>7.1}%{} {:>7.1}%",
+            "{:<17} {n:>6}{}{precisions}{}{}",
+            domain.map_or("all", |d| d.name()),
+            pct(&acc, domain),
+            cell(&probe, domain),
+            pct(&vader, domain)
+        );
+    }
+    let count = |a: &Accuracy, d: Domain| a.per_domain.get(&d).map_or(0, |d| d.0);
+    println!("\ncorrect, of {}:", acc.total);
+    println!(
+        "  model f32 {}, {}, VADER {}",
+        acc.correct,
+        others
+            .iter()
+            .map(|(p, a, _, _)| format!("{} {}", p.name(), a.correct))
+            .collect::<Vec<_>>()
+            .join(", "),
+        vader.correct
+    );
+    for domain in Domain::ALL {
+        println!(
+            "  {:<17} f32 {}, {}, VADER {} of {}",
             domain.name(),
-            n,
-            100.0 * acc.domain(domain),
-            100.0 * bf16.domain(domain),
-            cell(&probe, Some(domain)),
-            100.0 * vader.domain(domain)
+            count(&acc, domain),
+            others
+                .iter()
+                .map(|(p, a, _, _)| format!("{} {}", p.name(), count(a, domain)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            count(&vader, domain),
+            acc.per_domain.get(&domain).map_or(0, |d| d.1)
         );
     }
     println!(
-        "{:<17} {:>6} {:>7.1}% {:>7.1}%{} {:>7.1}%",
-        "all",
-        acc.total,
-        100.0 * acc.overall(),
-        100.0 * bf16.overall(),
-        cell(&probe, None),
-        100.0 * vader.overall()
-    );
-    println!(
-        "\nbf16 changed the label of {changed} of {} texts",
-        acc.total
-    );
-    println!(
-        "model scored {} texts in {secs:.1} s in f32 ({:.0} texts/s), {bf16_secs:.1} s in bf16 ({:.0} texts/s) (2 threads, batches of 32, the head's VADER features included)",
+        "\nthe model scored {} texts in {secs:.1} s in f32 ({:.0} texts/s); 2 threads, batches of 32, the head's VADER features included",
         acc.total,
         acc.total as f64 / secs,
-        acc.total as f64 / bf16_secs
     );
+    for (precision, _, changed, secs) in &others {
+        println!(
+            "  in {}: {secs:.1} s ({:.0} texts/s), {changed} labels differ from f32",
+            precision.name(),
+            acc.total as f64 / secs
+        );
+    }
     Ok(())
 }

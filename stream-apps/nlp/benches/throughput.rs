@@ -16,9 +16,11 @@
 //!   says how to install it). Both sides run the same libtorch 2.4.0 build.
 //! - **sentiment, Rust**: `Sentiment::predict` of the prepared model (the encoder, VADER's four
 //!   scores, the head); skipped when `mindset models prepare` has not run.
-//! - each of these in f32 and in bf16 (`encoder::Precision`; the Python peer with the model cast to
-//!   `torch.bfloat16`, pooled in float32 like ours). bf16 is what the app runs on CPUs with native bf16
-//!   arithmetic (AVX512-BF16, AMX); the bench prints which this CPU gets.
+//! - each of these in f32, bf16 and int8 (`encoder::Precision`). The Python peer casts the model to
+//!   `torch.bfloat16` (pooled in float32 like ours), or for int8 runs `quantize_dynamic` with int8
+//!   weights on the same layers as ours: the query, key and value projections, the attention
+//!   output and the feed-forward block's first layer. bf16 is what the app runs on CPUs with AMX,
+//!   int8 on other CPUs with AVX2; the bench prints which this CPU gets.
 //! - with `--distilbert`: a DistilBERT-SST-2-shaped model (66M parameters, random weights, since no
 //!   registry carries the real ones; speed does not depend on the values), `src/distilbert.rs`.
 //!
@@ -71,7 +73,8 @@ impl Peer {
         mindset_nlp::cache_dir().join("pyenv-nlp-peer/bin/python")
     }
 
-    /// `dtype`: torch's name of the precision, `float32` or `bfloat16`.
+    /// `dtype`: torch's name of the precision, `float32` or `bfloat16`, or `qint8` (the same layers
+    /// as [`Precision::Int8`] through `torch.ao.quantization.quantize_dynamic`).
     fn start(
         model: &std::path::Path,
         texts_json: &std::path::Path,
@@ -200,7 +203,11 @@ fn main() -> anyhow::Result<()> {
         Precision::auto().name()
     );
     let mut models: Vec<(String, Model)> = Vec::new();
-    for (precision, dtype) in [(Precision::F32, "float32"), (Precision::Bf16, "bfloat16")] {
+    for (precision, dtype) in [
+        (Precision::F32, "float32"),
+        (Precision::Bf16, "bfloat16"),
+        (Precision::Int8, "qint8"),
+    ] {
         let p = precision.name();
         models.push((
             format!("MiniLM-L6 encoder, Rust, {p}"),
@@ -222,7 +229,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    for precision in [Precision::F32, Precision::Bf16] {
+    for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
         match Sentiment::load_with(&sentiment::default_dir(), precision) {
             Ok(m) => models.push((
                 format!("sentiment model, Rust, {}", precision.name()),

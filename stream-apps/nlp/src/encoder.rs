@@ -32,10 +32,19 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 ///   unit-length embeddings moved by at most 2.6e-3 per component in the throughput bench,
 ///   `tests/encoder.rs` checks a cosine above 0.995 to f32, and the held-out accuracy is measured
 ///   for both in `benches/sentiment_accuracy.rs`.
+/// - `Int8`: f32, except the attention's projections and the feed-forward block's first layer,
+///   which multiply int8 weights (one scale per matrix) by activations quantised to uint8 per
+///   call, through libtorch's fbgemm kernels ([`Int8Linear`]), as `torch.ao.quantization.
+///   quantize_dynamic` does. The feed-forward block's second layer stays in f32: its inputs (GELU
+///   outputs with a few very large values) lose too much in 8 bits. The activations' range is the
+///   whole batch's, so a text's vector moves a little with the texts batched beside it (cosine
+///   0.989 at worst in `tests/encoder.rs`); quantising text by text removed that but cost a third
+///   of the speed and fell behind Python's int8 on sorted batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
     F32,
     Bf16,
+    Int8,
 }
 
 /// AMX-BF16 and AMX-TILE (CPUID leaf 7, EDX bits 22 and 24), and an OS that lets a process use
@@ -61,16 +70,30 @@ fn has_amx_bf16() -> bool {
     false
 }
 
-/// The variable that chooses the precision: `auto` (the default), `f32` or `bf16`.
+/// AVX2 and FMA, which fbgemm's int8 kernels need.
+fn has_int8_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The variable that chooses the precision: `auto` (the default), `f32`, `bf16` or `int8`.
 pub const PRECISION_ENV: &str = "MINDSET_NLP_PRECISION";
 
 impl Precision {
-    /// bf16 where the CPU has AMX (its bf16 tile multiplies), else f32. AVX512-BF16 alone is not
-    /// enough: on a Xeon VM with AVX512-BF16 but no AMX exposed, bf16 inference ran at 125 texts/s
-    /// on one thread against f32's 175 (2026-12-02), where with AMX it ran at 460 against 154.
+    /// bf16 where the CPU has AMX (its bf16 tile multiplies); else int8 where it has AVX2 and FMA
+    /// (fbgemm's int8 kernels; without AVX2 fbgemm falls back to plain loops); else f32.
+    /// AVX512-BF16 alone is not enough for bf16: on a Xeon VM with AVX512-BF16 but no AMX exposed,
+    /// bf16 inference ran at 125 texts/s on one thread against f32's 175 (2026-12-02), where with
+    /// AMX it ran at 460 against 154. See `stream-apps/nlp/README.md` for int8's speed and accuracy.
     pub fn auto() -> Precision {
         if has_amx_bf16() {
             Precision::Bf16
+        } else if has_int8_kernels() {
+            Precision::Int8
         } else {
             Precision::F32
         }
@@ -87,14 +110,15 @@ impl Precision {
         false
     }
 
-    /// `auto`, `f32` or `bf16`.
+    /// `auto`, `f32`, `bf16` or `int8`.
     pub fn parse(value: &str) -> Result<Precision, NlpError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "auto" | "" => Ok(Precision::auto()),
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
+            "int8" => Ok(Precision::Int8),
             other => Err(NlpError::Model(format!(
-                "{PRECISION_ENV}={other:?}: expected auto, f32 or bf16"
+                "{PRECISION_ENV}={other:?}: expected auto, f32, bf16 or int8"
             ))),
         }
     }
@@ -107,9 +131,10 @@ impl Precision {
         }
     }
 
+    /// The kind of the activations between layers.
     pub fn kind(self) -> Kind {
         match self {
-            Precision::F32 => Kind::Float,
+            Precision::F32 | Precision::Int8 => Kind::Float,
             Precision::Bf16 => Kind::BFloat16,
         }
     }
@@ -118,6 +143,7 @@ impl Precision {
         match self {
             Precision::F32 => "f32",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         }
     }
 
@@ -125,7 +151,7 @@ impl Precision {
     /// `transformers` uses `torch.finfo(dtype).min`); f32's lowest would round to -inf in bf16.
     fn mask_min(self) -> f64 {
         match self {
-            Precision::F32 => f32::MIN as f64,
+            Precision::F32 | Precision::Int8 => f32::MIN as f64,
             Precision::Bf16 => -3.389_531_389_251_535_5e38,
         }
     }
@@ -238,6 +264,88 @@ struct Layer {
     intermediate: nn::Linear,
     output: nn::Linear,
     output_norm: nn::LayerNorm,
+    /// Int8 copies of the projections, set by [`Encoder::set_precision`] with [`Precision::Int8`].
+    int8: Option<Int8Layer>,
+}
+
+/// The layers [`Precision::Int8`] quantises.
+struct Int8Layer {
+    qkv: Int8Linear,
+    attention_output: Int8Linear,
+    intermediate: Int8Linear,
+}
+
+/// `x · wᵀ + b` with `w` quantised to int8 once, with one scale and zero point for the whole matrix
+/// as fbgemm chooses them (the range of `w` widened to include 0, mapped onto −128..127), and `x`
+/// quantised to uint8 on each call from its own range: libtorch's
+/// `fbgemm_linear_int8_weight_fp32_activation`. It returns f32. libtorch 2.4 marks these
+/// functions deprecated and prints so once per process; it has no other int8 product that tch can
+/// call (`quantized::linear_dynamic` takes a packed-parameters object tch cannot hold).
+pub struct Int8Linear {
+    weight: Tensor,
+    packed: Tensor,
+    col_offsets: Tensor,
+    scale: f64,
+    zero_point: i64,
+    bias: Tensor,
+}
+
+impl Int8Linear {
+    /// From an f32 weight `[out, in]` and bias `[out]`.
+    pub fn new(weight: &Tensor, bias: &Tensor) -> Int8Linear {
+        tch::no_grad(|| {
+            let w = weight.to_kind(Kind::Float).contiguous();
+            let (qmin, qmax) = (-128.0f64, 127.0f64);
+            let lo = w.min().double_value(&[]).min(0.0);
+            let hi = w.max().double_value(&[]).max(0.0);
+            let mut scale = (hi - lo) / (qmax - qmin);
+            if (scale as f32) == 0.0 || (1.0 / scale as f32).is_infinite() {
+                scale = 0.1;
+            }
+            // fbgemm's ChooseQuantizationParams: the zero point from whichever end is exact with
+            // the smaller error, nudged to an integer inside the range.
+            let (from_min, from_max) = (qmin - lo / scale, qmax - hi / scale);
+            let err_min = qmin.abs() + (lo / scale).abs();
+            let err_max = qmax.abs() + (hi / scale).abs();
+            let initial = if err_min < err_max {
+                from_min
+            } else {
+                from_max
+            };
+            let zero_point = initial.round_ties_even().clamp(qmin, qmax) as i64;
+            let q = (&w / scale + zero_point as f64)
+                .round()
+                .clamp(qmin, qmax)
+                .to_kind(Kind::Int8)
+                .contiguous();
+            let k = w.size()[1];
+            let col_offsets = (q.sum_dim_intlist([1i64].as_slice(), false, Kind::Int)
+                - zero_point * k)
+                .to_kind(Kind::Int);
+            let packed = q.fbgemm_pack_quantized_matrix();
+            Int8Linear {
+                weight: q,
+                packed,
+                col_offsets,
+                scale,
+                zero_point,
+                bias: bias.to_kind(Kind::Float).contiguous(),
+            }
+        })
+    }
+
+    /// `[rows, in]` f32 → `[rows, out]` f32, the activations quantised from the range of all rows
+    /// (all the texts of a batch).
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.contiguous().fbgemm_linear_int8_weight_fp32_activation(
+            &self.weight,
+            &self.packed,
+            &self.col_offsets,
+            tch::Scalar::float(self.scale),
+            tch::Scalar::int(self.zero_point),
+            &self.bias,
+        )
+    }
 }
 
 /// Where a batch's real tokens are: `index` holds their positions in the flattened `[batch·len]` grid
@@ -329,6 +437,7 @@ impl Encoder {
                     ),
                     output: linear(&p / "output" / "dense", config.intermediate_size, h),
                     output_norm: norm(&p / "output"),
+                    int8: None,
                 }
             })
             .collect();
@@ -363,6 +472,26 @@ impl Encoder {
     /// that precision (the var store keeps the f32 variables). For inference only, once the weights
     /// are final and after [`Encoder::fuse`]; a model that trains stays in f32.
     pub fn set_precision(&mut self, precision: Precision) {
+        if precision == Precision::Int8 {
+            tch::no_grad(|| {
+                for layer in &mut self.layers {
+                    let (w, b) = match &layer.qkv {
+                        Some((w, b)) => (w.shallow_clone(), b.shallow_clone()),
+                        None => layer.stacked_qkv(),
+                    };
+                    let int8 = |l: &nn::Linear| {
+                        Int8Linear::new(&l.ws, l.bs.as_ref().expect("BERT layers have a bias"))
+                    };
+                    layer.int8 = Some(Int8Layer {
+                        qkv: Int8Linear::new(&w, &b),
+                        attention_output: int8(&layer.attention_output),
+                        intermediate: int8(&layer.intermediate),
+                    });
+                }
+            });
+            self.precision = precision;
+            return;
+        }
         let kind = precision.kind();
         let cast = |t: &mut Tensor| *t = t.to_kind(kind);
         let cast_norm = |n: &mut nn::LayerNorm| {
@@ -566,9 +695,11 @@ impl Layer {
     /// `[tokens, hidden]` → `[tokens, hidden]`.
     fn forward_t(&self, x: &Tensor, packing: &Packing, enc: &Encoder, train: bool) -> Tensor {
         let (b, l, h, heads) = (packing.batch, packing.len, enc.hidden_size, enc.heads);
-        let qkv = match &self.qkv {
-            Some((w, bias)) => x.linear(w, Some(bias)),
-            None => {
+        let int8 = self.int8.as_ref().filter(|_| !train);
+        let qkv = match (&self.qkv, int8) {
+            (_, Some(q)) => q.qkv.forward(x),
+            (Some((w, bias)), None) => x.linear(w, Some(bias)),
+            (None, None) => {
                 let (w, bias) = self.stacked_qkv();
                 let kind = x.kind();
                 x.linear(&w.to_kind(kind), Some(&bias.to_kind(kind)))
@@ -589,12 +720,18 @@ impl Layer {
             None,
         );
         let context = packing.pack(&context.transpose(1, 2).reshape([b * l, h]));
+        let projected = match int8 {
+            Some(q) => q.attention_output.forward(&context),
+            None => linear_in_kind(&context, &self.attention_output),
+        };
         let attended = norm_in_kind(
-            &(linear_in_kind(&context, &self.attention_output).dropout(enc.hidden_dropout, train)
-                + x),
+            &(projected.dropout(enc.hidden_dropout, train) + x),
             &self.attention_norm,
         );
-        let inner = enc.activate(&linear_in_kind(&attended, &self.intermediate));
+        let inner = enc.activate(&match int8 {
+            Some(q) => q.intermediate.forward(&attended),
+            None => linear_in_kind(&attended, &self.intermediate),
+        });
         norm_in_kind(
             &(linear_in_kind(&inner, &self.output).dropout(enc.hidden_dropout, train) + attended),
             &self.output_norm,

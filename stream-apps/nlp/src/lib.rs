@@ -157,7 +157,7 @@ pub fn load_analyzer(dir: &Path) -> Box<dyn core::Analyzer> {
 /// reader (logged; insights then carry no emotions or traits). A configured RoBERTa folder that
 /// does not load is an error. Both MiniLM models run in the precision `$MINDSET_NLP_PRECISION`
 /// chooses ([`encoder::Precision`]: bf16 on CPUs with native bf16 arithmetic unless it says `f32`);
-/// a value other than `auto`, `f32` or `bf16` is an error.
+/// a value other than `auto`, `f32`, `bf16` or `int8` is an error.
 pub fn load_models(sentiment_dir: &Path) -> Result<core::Models, NlpError> {
     let precision = encoder::Precision::configured()?;
     tracing::info!(

@@ -5,7 +5,10 @@ sentence-transformers does, over the same texts and the same model folder as the
     python throughput.py MODEL_DIR TEXTS_JSON MAX_LEN [DTYPE]
 
 DTYPE is float32 (the default) or bfloat16: the model's weights and arithmetic, with pooling in float32
-(as the Rust encoder does in either precision).
+(as the Rust encoder does in either precision). Or qint8: torch's dynamic quantisation
+(`quantize_dynamic`, int8 weights, activations quantised per call) of the layers the Rust encoder's
+int8 precision quantises: each layer's query, key and value, attention output and feed-forward
+`intermediate.dense`; the feed-forward output layer stays in float32 on both sides.
 
 The Rust bench starts it once (in the venv of infra/fetch-python-peer.sh) and sends one command a
 line, so the two sides alternate within one run:
@@ -31,12 +34,22 @@ SUB_BATCH = 32
 
 def main():
     model_dir, texts_path, max_len = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    dtype = getattr(torch, sys.argv[4] if len(sys.argv) > 4 else "float32")
+    dtype_name = sys.argv[4] if len(sys.argv) > 4 else "float32"
+    dtype = torch.float32 if dtype_name == "qint8" else getattr(torch, dtype_name)
     with open(texts_path) as f:
         texts = json.load(f)
     transformers.logging.set_verbosity_error()  # its advice on pad() and tokenizer defaults
     tokenizer = AutoTokenizer.from_pretrained(model_dir, clean_up_tokenization_spaces=True)
     model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval().to(dtype)
+    if dtype_name == "qint8":
+        quantised = {
+            name
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear)
+            and name.startswith("encoder.")
+            and not (name.endswith(".output.dense") and ".attention." not in name)
+        }
+        model = torch.ao.quantization.quantize_dynamic(model, quantised, dtype=torch.qint8)
 
     def encode(batch_texts, sort):
         ids = tokenizer(batch_texts, truncation=True, max_length=max_len)["input_ids"]
@@ -58,7 +71,7 @@ def main():
 
     print(
         json.dumps({"torch": torch.__version__, "transformers": transformers.__version__,
-                    "attention": model.config._attn_implementation, "dtype": str(dtype)}),
+                    "attention": model.config._attn_implementation, "dtype": dtype_name}),
         flush=True,
     )
     with torch.inference_mode():
