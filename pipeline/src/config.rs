@@ -241,7 +241,10 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.log.backend, Backend::Embedded);
         assert_eq!(c.embedded_path(), PathBuf::from(".mindset/log.redb"));
-        assert_eq!(c.log.embedded.cache_mb << 20, crate::embedded::DEFAULT_CACHE_BYTES);
+        assert_eq!(
+            c.log.embedded.cache_mb << 20,
+            crate::embedded::DEFAULT_CACHE_BYTES
+        );
         let none = Config::load(None, env(&[("MINDSET_LOG__EMBEDDED__CACHE_MB", "0")]));
         assert!(none.unwrap_err().to_string().contains("cache_mb"));
     }

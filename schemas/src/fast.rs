@@ -41,6 +41,13 @@ impl<'a> Reader<'a> {
     }
 
     fn long(&mut self) -> Result<i64> {
+        // Most varints here (lengths, union indexes, small counts) are one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
+        }
         let mut v: u64 = 0;
         let mut shift = 0;
         loop {

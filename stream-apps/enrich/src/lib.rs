@@ -148,13 +148,13 @@ impl EnrichApp {
 
     /// The changelog records of the given parts of the state (those that exist).
     fn state_records(&self, ids: impl Iterator<Item = (String, StateId)>) -> Vec<Output> {
+        let epoch = self.epoch.to_string().into_bytes();
         ids.filter_map(|(tenant, id)| {
             let value = self.core.state_record(&tenant, &id)?;
             let key = EntityKey::new(tenant, id.encode()).encode_key();
             Some(Output {
                 topic: &ENRICH_STATE.spec,
-                record: Record::new(key, value, 0)
-                    .header(EPOCH_HEADER, self.epoch.to_string().into_bytes()),
+                record: Record::new(key, value, 0).header(EPOCH_HEADER, epoch.clone()),
             })
         })
         .collect()
