@@ -229,7 +229,8 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Tensor {
 /// - attention goes through libtorch's fused `scaled_dot_product_attention` instead of an explicit
 ///   matmul, softmax and matmul;
 /// - the padding of a batch is dropped before every dense layer (they do nearly all the arithmetic) and
-///   put back only for attention, so a batch costs what its real tokens cost;
+///   put back only for attention, so a batch costs what its real tokens cost (at inference, only when
+///   the padding is more than a tenth of the batch);
 /// - GELU is one fused op; after [`Encoder::fuse`] the query, key and value projections are one matmul.
 ///
 /// `tests/encoder.rs` checks that it computes what rust-bert's `BertModel` computes on the real weights.
@@ -348,22 +349,39 @@ impl Int8Linear {
     }
 }
 
-/// Where a batch's real tokens are: `index` holds their positions in the flattened `[batch·len]` grid
-/// (None when nothing is padded); `attention_mask` is the additive `[batch, 1, 1, len]` mask: 0 at real
+/// Where a batch's real tokens are: `index` holds the positions in the flattened `[batch·len]` grid
+/// that the dense layers compute (None when they compute the whole grid: nothing is padded, or
+/// little, see [`PACK_ABOVE_PADDING`]); `attention_mask` is the additive `[batch, 1, 1, len]` mask: 0 at real
 /// tokens, the lowest float at padding (as transformers builds it). The mask is passed even when it is
 /// all zeros, because tch 0.17 hands libtorch 2.4 an undefined tensor for `None`, which its
 /// `scaled_dot_product_attention` rejects.
 struct Packing {
     batch: i64,
     len: i64,
+    /// The rows the dense layers compute: the real tokens' positions, or None for the whole grid.
     index: Option<Tensor>,
+    /// The real tokens' positions when any is padding (whether or not the dense layers skip it).
+    real: Option<Tensor>,
     attention_mask: Tensor,
 }
 
+/// At inference, the dense layers skip the padding only when it is more than this share of a
+/// batch's grid. Below it (batches sorted by length), dropping and restoring the padding around
+/// each layer's attention cost more than computing the few padded rows.
+const PACK_ABOVE_PADDING: f64 = 0.1;
+
 impl Packing {
-    fn new(mask: &Tensor, precision: Precision) -> Packing {
+    /// Training always skips the padding (its figures were measured so).
+    fn new(mask: &Tensor, precision: Precision, train: bool) -> Packing {
         let (batch, len) = mask.size2().expect("mask is [batch, len]");
         let index = mask.flatten(0, -1).nonzero().squeeze_dim(1);
+        let grid = batch * len;
+        let padding = (grid - index.size()[0]) as f64 / grid.max(1) as f64;
+        let real = (padding > 0.0).then_some(index);
+        let index = real
+            .as_ref()
+            .filter(|_| train || padding > PACK_ABOVE_PADDING)
+            .map(Tensor::shallow_clone);
         let attention_mask = mask
             .eq(0)
             .to_kind(Kind::Float)
@@ -373,7 +391,8 @@ impl Packing {
         Packing {
             batch,
             len,
-            index: (index.size()[0] < batch * len).then_some(index),
+            index,
+            real,
             attention_mask,
         }
     }
@@ -552,13 +571,18 @@ impl Encoder {
 
     /// Mean-pooled sentence vectors `[batch, hidden]`; dropout is on when `train`.
     pub fn forward_t(&self, ids: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor, NlpError> {
-        let packing = Packing::new(mask, self.precision);
+        let packing = Packing::new(mask, self.precision, train);
         // Pooling sums up to `len` vectors: in f32 whatever the encoder's precision.
         let hidden = self
             .packed_hidden(ids, &packing, train)?
             .to_kind(Kind::Float);
-        let rows = match &packing.index {
-            Some(index) => index.divide_scalar_mode(packing.len, "floor"),
+        // The real tokens' rows only (the dense layers may have computed the padding too).
+        let hidden = match (&packing.index, &packing.real) {
+            (None, Some(real)) => hidden.index_select(0, real),
+            _ => hidden,
+        };
+        let rows = match &packing.real {
+            Some(real) => real.divide_scalar_mode(packing.len, "floor"),
             None => Tensor::arange(packing.batch, (Kind::Int64, ids.device()))
                 .repeat_interleave_self_int(packing.len, 0, None),
         };
@@ -580,16 +604,20 @@ impl Encoder {
         mask: &Tensor,
         train: bool,
     ) -> Result<Tensor, NlpError> {
-        let packing = Packing::new(mask, self.precision);
+        let packing = Packing::new(mask, self.precision, train);
         let hidden = self
             .packed_hidden(ids, &packing, train)?
             .to_kind(Kind::Float);
-        Ok(packing
-            .unpack(&hidden)
-            .view([packing.batch, packing.len, self.hidden_size]))
+        let hidden = match (&packing.index, &packing.real) {
+            // Computed on the whole grid: zero the padding's rows.
+            (None, Some(_)) => hidden * mask.flatten(0, -1).unsqueeze(1).to_kind(Kind::Float),
+            _ => packing.unpack(&hidden),
+        };
+        Ok(hidden.view([packing.batch, packing.len, self.hidden_size]))
     }
 
-    /// The last layer's vectors of the real tokens, `[tokens, hidden]`, in row-major order.
+    /// The last layer's vectors of the rows `packing` computes (the real tokens, or the whole grid),
+    /// `[rows, hidden]`, in row-major order.
     fn packed_hidden(
         &self,
         ids: &Tensor,

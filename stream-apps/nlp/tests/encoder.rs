@@ -84,59 +84,79 @@ fn minilm_token_vectors_match_rust_bert_bert_model() {
     ours_vs.load(dir.join(WEIGHTS_FILE)).unwrap();
 
     let tokenizer = encoder::load_tokenizer(&dir).unwrap();
-    let texts = [
+    // Much padding (the dense layers skip it), then little (they compute the whole grid).
+    let much = [
         "Not what I expected: the zipper broke after two days and support never answered.",
         "Great value.",
         "The film is long, but its last hour is worth every minute of the first two.",
     ];
-    let ids = encoder::tokenize(&tokenizer, &texts, 64);
-    let seqs: Vec<&[i64]> = ids.iter().map(Vec::as_slice).collect();
-    let (t_ids, mask) = encoder::pad_batch(&seqs, tch::Device::Cpu);
-    let want = tch::no_grad(|| {
-        theirs
-            .forward_t(
-                Some(&t_ids),
-                Some(&mask),
-                None,
-                None,
-                None,
-                None,
-                None,
-                false,
-            )
-            .unwrap()
-            .hidden_state
-    });
-    let mean_want = encoder::mean_pool(&want, &mask);
-    for fused in [false, true] {
-        if fused {
-            ours.fuse();
-        }
-        let got = tch::no_grad(|| ours.hidden_states_t(&t_ids, &mask, false)).unwrap();
-        assert_eq!(got.size(), want.size());
-        // Padded positions are zero in ours and ignored by every consumer; compare real tokens.
-        let real = mask.unsqueeze(-1).to_kind(tch::Kind::Float);
-        let diff = ((&got - &want) * &real).abs().max().double_value(&[]);
-        let scale = (&want * &real).abs().max().double_value(&[]);
+    let little = [
+        "Not what I expected: the zipper broke after two days and support never answered.",
+        "Not what I expected: the zipper broke after two days and nobody answered.",
+    ];
+    for (texts, padded) in [(&much[..], 0.1..1.0), (&little[..], 0.0..0.1)] {
+        let ids = encoder::tokenize(&tokenizer, texts, 64);
+        let seqs: Vec<&[i64]> = ids.iter().map(Vec::as_slice).collect();
+        let (t_ids, mask) = encoder::pad_batch(&seqs, tch::Device::Cpu);
+        let share = 1.0 - mask.mean(tch::Kind::Float).double_value(&[]);
         assert!(
-            diff < 1e-4 * scale.max(1.0),
-            "fused {fused}: token vectors differ by {diff} (largest value {scale})"
+            share > padded.start && share < padded.end,
+            "padding share {share}"
         );
-        let pooled = tch::no_grad(|| ours.forward_t(&t_ids, &mask, false)).unwrap();
-        let pooled_diff = (&pooled - &mean_want).abs().max().double_value(&[]);
+        let want = tch::no_grad(|| {
+            theirs
+                .forward_t(
+                    Some(&t_ids),
+                    Some(&mask),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    false,
+                )
+                .unwrap()
+                .hidden_state
+        });
+        let mean_want = encoder::mean_pool(&want, &mask);
+        for fused in [false, true] {
+            if fused {
+                ours.fuse();
+            }
+            let got = tch::no_grad(|| ours.hidden_states_t(&t_ids, &mask, false)).unwrap();
+            assert_eq!(got.size(), want.size());
+            // Padded positions are zero in ours and ignored by every consumer; compare real tokens.
+            let real = mask.unsqueeze(-1).to_kind(tch::Kind::Float);
+            let at_padding = (&got * (-&real + 1.0)).abs().max().double_value(&[]);
+            assert_eq!(
+                at_padding, 0.0,
+                "padding {share}: non-zero at padded positions"
+            );
+            let diff = ((&got - &want) * &real).abs().max().double_value(&[]);
+            let scale = (&want * &real).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-4 * scale.max(1.0),
+                "padding {share}, fused {fused}: token vectors differ by {diff} (largest value {scale})"
+            );
+            let pooled = tch::no_grad(|| ours.forward_t(&t_ids, &mask, false)).unwrap();
+            let pooled_diff = (&pooled - &mean_want).abs().max().double_value(&[]);
+            assert!(
+                pooled_diff < 1e-4,
+                "padding {share}, fused {fused}: pooled vectors differ by {pooled_diff}"
+            );
+        }
+        // The padding of the shorter text changes nothing: alone it gets the same vector.
+        let (alone, alone_mask) = encoder::pad_batch(&seqs[1..2], tch::Device::Cpu);
+        let single = tch::no_grad(|| ours.forward_t(&alone, &alone_mask, false)).unwrap();
+        let batched = tch::no_grad(|| ours.forward_t(&t_ids, &mask, false))
+            .unwrap()
+            .get(1);
+        let diff = (single.get(0) - batched).abs().max().double_value(&[]);
         assert!(
-            pooled_diff < 1e-4,
-            "fused {fused}: pooled vectors differ by {pooled_diff}"
+            diff < 1e-5,
+            "padding {share}: a text's vector depends on its batch: {diff}"
         );
     }
-    // The padding of the short text changes nothing: alone it gets the same vector.
-    let (alone, alone_mask) = encoder::pad_batch(&seqs[1..2], tch::Device::Cpu);
-    let single = tch::no_grad(|| ours.forward_t(&alone, &alone_mask, false)).unwrap();
-    let batched = tch::no_grad(|| ours.forward_t(&t_ids, &mask, false))
-        .unwrap()
-        .get(1);
-    let diff = (single.get(0) - batched).abs().max().double_value(&[]);
-    assert!(diff < 1e-5, "a text's vector depends on its batch: {diff}");
 }
 
 const TEXTS: [&str; 5] = [
