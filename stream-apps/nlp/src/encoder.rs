@@ -70,6 +70,30 @@ fn has_amx_bf16() -> bool {
     false
 }
 
+/// libtorch allocates each tensor with glibc's `malloc` (Mindset's own allocations go through
+/// mimalloc). By default glibc serves the large ones with fresh `mmap`s, and gives the top of its heap
+/// back to the kernel as soon as it is free, so every forward pass faults in and zeroes new pages
+/// for its activations. Once per process, this keeps up to 1 GiB of freed heap, 64 MiB of padding
+/// on each growth, and serves blocks up to 32 MiB from the heap. Measured on 2026-12-02 (the int8
+/// encoder, 256 held-out sentences sorted into batches of 32, three alternating pairs): 302 → 322
+/// texts/s on one thread and 451 → 518 on two. The cost: the process's resident memory stays at
+/// its peak instead of shrinking after it.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: mallopt only changes glibc's allocator parameters; it is safe to call at any
+            // time from any thread (glibc takes its own lock).
+            unsafe {
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+                libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            }
+        });
+    }
+}
+
 /// AVX2 and FMA, which fbgemm's int8 kernels need.
 fn has_int8_kernels() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -420,7 +444,9 @@ impl Packing {
 
 impl Encoder {
     /// Declares the encoder's variables (names as in Hugging Face's BERT, no pooler).
+    /// Also sets this process's glibc `malloc` to keep freed memory ([`keep_freed_memory`]).
     pub fn new(p: &nn::Path, config: &BertConfig) -> Encoder {
+        keep_freed_memory();
         let h = config.hidden_size;
         let embedding = |name: &str, rows: i64| {
             (p / "embeddings" / name).var(
