@@ -520,10 +520,8 @@ impl Encoder {
         if precision == Precision::Int8 {
             tch::no_grad(|| {
                 for layer in &mut self.layers {
-                    let (w, b) = match &layer.qkv {
-                        Some((w, b)) => (w.shallow_clone(), b.shallow_clone()),
-                        None => layer.stacked_qkv(),
-                    };
+                    // The f32 stack is not needed beside its int8 copy.
+                    let (w, b) = layer.qkv.take().unwrap_or_else(|| layer.stacked_qkv());
                     let int8 = |l: &nn::Linear| {
                         Int8Linear::new(&l.ws, l.bs.as_ref().expect("BERT layers have a bias"))
                     };
