@@ -321,6 +321,27 @@ fn encode_record(r: &Record, out: &mut Vec<u8>) {
 }
 
 fn decode_record(topic: &str, partition: u32, offset: u64, b: &[u8]) -> Result<Message> {
+    let mut m = Message {
+        topic: String::new(),
+        partition,
+        offset,
+        key: Vec::new(),
+        value: Vec::new(),
+        headers: Vec::new(),
+        timestamp_ms: 0,
+    };
+    decode_record_into(&mut m, topic, partition, offset, b)?;
+    Ok(m)
+}
+
+/// [`decode_record`] over an existing message, reusing its strings and buffers.
+fn decode_record_into(
+    m: &mut Message,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    b: &[u8],
+) -> Result<()> {
     let bad = || LogError::Storage(format!("corrupt record {topic}/{partition}@{offset}"));
     let mut pos = 0usize;
     let mut take = |n: usize| -> Result<&[u8]> {
@@ -330,25 +351,35 @@ fn decode_record(topic: &str, partition: u32, offset: u64, b: &[u8]) -> Result<M
     };
     let ts = i64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
     let klen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-    let key = take(klen)?.to_vec();
-    let hn = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes"));
-    let mut headers = Vec::with_capacity(hn as usize);
-    for _ in 0..hn {
+    m.key.clear();
+    m.key.extend_from_slice(take(klen)?);
+    let hn = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes")) as usize;
+    m.headers.truncate(hn);
+    for i in 0..hn {
         let nl = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes")) as usize;
-        let name = String::from_utf8(take(nl)?.to_vec()).map_err(|_| bad())?;
+        let name = std::str::from_utf8(take(nl)?).map_err(|_| bad())?;
         let vl = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-        headers.push((name, take(vl)?.to_vec()));
+        let value = take(vl)?;
+        match m.headers.get_mut(i) {
+            Some((n, v)) => {
+                n.clear();
+                n.push_str(name);
+                v.clear();
+                v.extend_from_slice(value);
+            }
+            None => m.headers.push((name.to_owned(), value.to_vec())),
+        }
     }
-    let value = b[pos..].to_vec();
-    Ok(Message {
-        topic: topic.to_owned(),
-        partition,
-        offset,
-        key,
-        value,
-        headers,
-        timestamp_ms: ts,
-    })
+    m.value.clear();
+    m.value.extend_from_slice(&b[pos..]);
+    if m.topic != topic {
+        m.topic.clear();
+        m.topic.push_str(topic);
+    }
+    m.partition = partition;
+    m.offset = offset;
+    m.timestamp_ms = ts;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -684,38 +715,48 @@ impl EmbeddedConsumer {
         Ok(out)
     }
 
-    /// [`EmbeddedConsumer::poll`] into `out` (cleared first), reusing its allocation.
+    /// [`EmbeddedConsumer::poll`] into `out`, whose messages it overwrites (reusing their
+    /// buffers: a consumer that polls into the same vector allocates only when a record outgrows
+    /// the one it replaces); `out` holds exactly the records read.
     pub async fn poll_into(
         &mut self,
         out: &mut Vec<Message>,
         max: usize,
         timeout: Duration,
     ) -> Result<()> {
-        out.clear();
         let deadline = Instant::now() + timeout;
         loop {
             self.changes.borrow_and_update();
-            self.sync_assignment()?;
-            self.read(out, max)?;
-            if !out.is_empty() {
+            // After an error `out` may hold a message half overwritten: it is emptied.
+            let filled = match self.sync_assignment().and_then(|_| self.read(out, max)) {
+                Ok(filled) => filled,
+                Err(e) => {
+                    out.clear();
+                    return Err(e);
+                }
+            };
+            if filled > 0 {
+                out.truncate(filled);
                 return Ok(());
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Ok(());
-            }
-            if tokio::time::timeout(deadline - now, self.changes.changed())
-                .await
-                .is_err()
+            if now >= deadline
+                || tokio::time::timeout(deadline - now, self.changes.changed())
+                    .await
+                    .is_err()
             {
+                out.clear();
                 return Ok(());
             }
         }
     }
 
-    fn read(&mut self, out: &mut Vec<Message>, max: usize) -> Result<()> {
+    /// Reads up to `max` records into `out` from its start, overwriting the messages there and
+    /// pushing more as needed; returns how many it read (`out` may hold more, left over).
+    fn read(&mut self, out: &mut Vec<Message>, max: usize) -> Result<usize> {
+        let mut filled = 0;
         if self.positions.is_empty() || max == 0 {
-            return Ok(());
+            return Ok(filled);
         }
         let rx = self.log.inner.db.begin_read().map_err(storage)?;
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
@@ -723,7 +764,7 @@ impl EmbeddedConsumer {
         let start = self.next_start % n;
         self.next_start = self.next_start.wrapping_add(1);
         for i in 0..n {
-            if out.len() >= max {
+            if filled >= max {
                 break;
             }
             let (topic, p) = &keys[(start + i) % n];
@@ -737,19 +778,23 @@ impl EmbeddedConsumer {
             };
             let mut last = None;
             for row in t.range(pos..).map_err(storage)? {
-                if out.len() >= max {
+                if filled >= max {
                     break;
                 }
                 let (k, v) = row.map_err(storage)?;
                 let offset = k.value();
-                out.push(decode_record(topic, *p, offset, v.value())?);
+                match out.get_mut(filled) {
+                    Some(m) => decode_record_into(m, topic, *p, offset, v.value())?,
+                    None => out.push(decode_record(topic, *p, offset, v.value())?),
+                }
+                filled += 1;
                 last = Some(offset);
             }
             if let Some(l) = last {
                 self.positions.insert((topic.clone(), *p), l + 1);
             }
         }
-        Ok(())
+        Ok(filled)
     }
 
     pub async fn commit(&mut self, positions: &[CommitPosition]) -> Result<()> {

@@ -280,7 +280,9 @@ impl Consumer {
         }
     }
 
-    /// [`Consumer::poll`] into `out` (cleared first), reusing its allocation.
+    /// [`Consumer::poll`] into `out`: afterwards `out` holds exactly the records read. The
+    /// embedded log overwrites the messages `out` held, reusing their buffers, so a consumer
+    /// that polls into the same vector batch after batch allocates little.
     pub async fn poll_into(
         &mut self,
         out: &mut Vec<Message>,

@@ -207,7 +207,7 @@ pub async fn run<P: Processor>(
     let producer = log.producer()?;
     let mut stats = RunStats::default();
     let mut in_flight: Option<InFlight> = None;
-    // One allocation for every batch's records.
+    // One vector, and one set of message buffers, for every batch's records.
     let mut batch: Vec<Message> = Vec::new();
     tracing::info!(app, backend = log.backend_name(), "started");
     loop {
@@ -293,7 +293,7 @@ pub async fn run<P: Processor>(
         settle(app, &mut in_flight, &mut stats).await?;
         let positions = positions_after(&batch);
         let consumed = batch.len() as u64;
-        batch.clear();
+        // `batch` keeps its messages: the next poll overwrites them, reusing their buffers.
         let committer = consumer.committer();
         let (task_opts, task_producer) = (opts.clone(), producer.clone());
         let task = tokio::spawn(async move {

@@ -55,6 +55,12 @@ async fn pipelined_batches_keep_order_and_commit_on_one_thread() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_into_one_vector_returns_each_record_whole() {
+    let (_d, log) = fresh();
+    conformance::poll_into_one_vector_returns_each_record_whole(log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committer_commits_positions() {
     let (_d, log) = fresh();
     conformance::committer_commits_positions(log).await;

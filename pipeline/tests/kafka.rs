@@ -54,6 +54,11 @@ async fn pipelined_batches_keep_order_and_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_into_one_vector_returns_each_record_whole() {
+    conformance::poll_into_one_vector_returns_each_record_whole(log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committer_commits_positions() {
     conformance::committer_commits_positions(log()).await;
 }

@@ -17,13 +17,16 @@ use crate::{
     insights::*,
 };
 
+/// Why bytes did not decode. Boxed so that every `Result` the reader returns stays two words
+/// (an `i64` or a length comes back in registers, not through memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FastError(pub String);
+pub struct FastError(pub Box<String>);
 
 pub type Result<T> = std::result::Result<T, FastError>;
 
+#[cold]
 fn err<T>(what: impl Into<String>) -> Result<T> {
-    Err(FastError(what.into()))
+    Err(FastError(Box::new(what.into())))
 }
 
 pub struct Reader<'a> {
@@ -40,6 +43,7 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
+    #[inline]
     fn long(&mut self) -> Result<i64> {
         // Most varints here (lengths, union indexes, small counts) are one byte.
         if let Some(&b) = self.buf.get(self.pos)
@@ -48,6 +52,11 @@ impl<'a> Reader<'a> {
             self.pos += 1;
             return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
         }
+        self.long_slow()
+    }
+
+    #[inline(never)]
+    fn long_slow(&mut self) -> Result<i64> {
         let mut v: u64 = 0;
         let mut shift = 0;
         loop {
@@ -72,6 +81,7 @@ impl<'a> Reader<'a> {
         i32::try_from(v).or_else(|_| err(format!("int out of range: {v}")))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return err(format!(
@@ -84,6 +94,7 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    #[inline]
     fn len(&mut self) -> Result<usize> {
         let n = self.long()?;
         usize::try_from(n).or_else(|_| err(format!("negative length {n}")))
@@ -115,6 +126,15 @@ pub trait Enc {
 
 pub trait Dec: Sized {
     fn dec(r: &mut Reader<'_>) -> Result<Self>;
+
+    /// Decode over `self`, reusing its allocations (strings, vectors, a payload of the same
+    /// branch): a consumer that decodes record after record into one value allocates only when a
+    /// record outgrows it. Equal to `*self = Self::dec(r)?` on success; after an error `self` holds
+    /// a mix of old and new fields and must not be used.
+    fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+        *self = Self::dec(r)?;
+        Ok(())
+    }
 }
 
 fn put_long(out: &mut Vec<u8>, v: i64) {
@@ -170,6 +190,17 @@ impl Dec for f64 {
         Ok(f64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes")))
     }
 }
+/// `b` as text. Nearly every string here is short and ASCII, and `is_ascii` checks those a word
+/// at a time, well under the fixed cost of the full UTF-8 validator.
+#[inline]
+fn utf8(b: &[u8]) -> Result<&str> {
+    if b.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+    }
+    std::str::from_utf8(b).or_else(|_| err("string is not UTF-8"))
+}
+
 impl Enc for String {
     fn enc(&self, out: &mut Vec<u8>) {
         put_long(out, self.len() as i64);
@@ -179,8 +210,15 @@ impl Enc for String {
 impl Dec for String {
     fn dec(r: &mut Reader<'_>) -> Result<Self> {
         let n = r.len()?;
-        let b = r.take(n)?;
-        String::from_utf8(b.to_vec()).or_else(|_| err("string is not UTF-8"))
+        Ok(utf8(r.take(n)?)?.to_owned())
+    }
+
+    fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+        let n = r.len()?;
+        let s = utf8(r.take(n)?)?;
+        self.clear();
+        self.push_str(s);
+        Ok(())
     }
 }
 /// `["null", T]`.
@@ -202,6 +240,16 @@ impl<T: Dec> Dec for Option<T> {
             1 => Ok(Some(T::dec(r)?)),
             i => err(format!("union index {i} of an optional field")),
         }
+    }
+
+    fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+        match (r.long()?, self.as_mut()) {
+            (0, _) => *self = None,
+            (1, Some(v)) => v.dec_into(r)?,
+            (1, None) => *self = Some(T::dec(r)?),
+            (i, _) => return err(format!("union index {i} of an optional field")),
+        }
+        Ok(())
     }
 }
 impl<T: Enc> Enc for Vec<T> {
@@ -226,6 +274,24 @@ impl<T: Dec> Dec for Vec<T> {
             out.reserve(n);
             for _ in 0..n {
                 out.push(T::dec(r)?);
+            }
+        }
+    }
+
+    fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+        let mut len = 0;
+        loop {
+            let n = r.block()?;
+            if n == 0 {
+                self.truncate(len);
+                return Ok(());
+            }
+            for _ in 0..n {
+                match self.get_mut(len) {
+                    Some(v) => v.dec_into(r)?,
+                    None => self.push(T::dec(r)?),
+                }
+                len += 1;
             }
         }
     }
@@ -269,6 +335,11 @@ macro_rules! avro_record {
             fn dec(r: &mut Reader<'_>) -> Result<Self> {
                 Ok($t { $($f: Dec::dec(r)?,)* })
             }
+
+            fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+                $(self.$f.dec_into(r)?;)*
+                Ok(())
+            }
         }
     };
 }
@@ -289,7 +360,7 @@ macro_rules! avro_enum {
                 usize::try_from(i)
                     .ok()
                     .and_then(|i| ALL.get(i).copied())
-                    .ok_or_else(|| FastError(format!("{} symbol index {i}", stringify!($t))))
+                    .ok_or_else(|| FastError(Box::new(format!("{} symbol index {i}", stringify!($t)))))
             }
         }
     };
@@ -548,6 +619,18 @@ avro_record!(IdentityLinked {
 
 macro_rules! payload_union {
     ($($v:ident),* $(,)?) => {
+        /// The payload's branch index in the schema's union.
+        pub fn payload_union_index(p: &Payload) -> usize {
+            let mut i = 0usize;
+            $(
+                if let Payload::$v(_) = p {
+                    return i;
+                }
+                i += 1;
+            )*
+            unreachable!("every variant is listed ({i})")
+        }
+
         impl Enc for Payload {
             fn enc(&self, out: &mut Vec<u8>) {
                 let mut i = 0i64;
@@ -569,6 +652,22 @@ macro_rules! payload_union {
                 $(
                     if idx == i {
                         return Ok(Payload::$v(Dec::dec(r)?));
+                    }
+                    i += 1;
+                )*
+                err(format!("payload union index {idx} of {i}"))
+            }
+
+            fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+                let idx = r.long()?;
+                let mut i = 0i64;
+                $(
+                    if idx == i {
+                        match self {
+                            Payload::$v(x) => x.dec_into(r)?,
+                            other => *other = Payload::$v(Dec::dec(r)?),
+                        }
+                        return Ok(());
                     }
                     i += 1;
                 )*
@@ -612,6 +711,19 @@ impl Dec for CanonicalEvent {
             },
             payload: Dec::dec(r)?,
         })
+    }
+
+    fn dec_into(&mut self, r: &mut Reader<'_>) -> Result<()> {
+        self.event_id.dec_into(r)?;
+        self.tenant_id.dec_into(r)?;
+        self.platform = Dec::dec(r)?;
+        self.source_id.dec_into(r)?;
+        self.customer_key.dec_into(r)?;
+        self.occurred_at = Dec::dec(r)?;
+        self.received_at = Dec::dec(r)?;
+        i32::dec(r)?;
+        self.schema_version = crate::CANONICAL_EVENT.latest_version() as i32;
+        self.payload.dec_into(r)
     }
 }
 
@@ -728,4 +840,36 @@ pub fn datum<T: Dec>(bytes: &[u8]) -> Result<T> {
         return err(format!("{} trailing bytes after the datum", r.remaining()));
     }
     Ok(v)
+}
+
+/// The payload's union index of a canonical event datum (after the header), read by skipping
+/// the envelope without decoding it.
+pub fn canonical_payload_index(bytes: &[u8]) -> Result<usize> {
+    let mut r = Reader::new(bytes);
+    let skip_string = |r: &mut Reader<'_>| -> Result<()> {
+        let n = r.len()?;
+        r.take(n).map(|_| ())
+    };
+    skip_string(&mut r)?; // event_id
+    skip_string(&mut r)?; // tenant_id
+    r.long()?; // platform
+    skip_string(&mut r)?; // source_id
+    if r.long()? != 0 {
+        skip_string(&mut r)?; // customer_key
+    }
+    r.long()?; // occurred_at
+    r.long()?; // received_at
+    r.long()?; // schema_version
+    let i = r.long()?;
+    usize::try_from(i).or_else(|_| err(format!("payload union index {i}")))
+}
+
+/// [`datum`] over an existing value, reusing its allocations (see [`Dec::dec_into`]).
+pub fn datum_into<T: Dec>(bytes: &[u8], v: &mut T) -> Result<()> {
+    let mut r = Reader::new(bytes);
+    v.dec_into(&mut r)?;
+    if r.remaining() != 0 {
+        return err(format!("{} trailing bytes after the datum", r.remaining()));
+    }
+    Ok(())
 }

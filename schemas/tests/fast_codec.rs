@@ -30,6 +30,36 @@ fn canonical_events_match_apache_avro_byte_for_byte() {
 }
 
 #[test]
+fn the_reusing_decoder_returns_what_decode_returns() {
+    // Every payload with its optional fields set, then unset, then set again: each event is
+    // decoded over the last one of its type, with longer and shorter strings, lists and options.
+    let set = all_examples();
+    let mut events: Vec<Vec<u8>> = Vec::new();
+    for round in 0..3 {
+        for (i, ev) in set.iter().enumerate() {
+            let mut ev = ev.clone();
+            ev.event_id = format!("{}-{}", ev.event_id, "x".repeat((i + round * 7) % 13));
+            events.push(ev.encode().unwrap());
+        }
+    }
+    // An older version goes through apache-avro.
+    events.push(set[1].encode_version(1).unwrap());
+    let mut d = CanonicalDecoder::new();
+    for bytes in &events {
+        assert_eq!(
+            *d.decode(bytes).unwrap(),
+            CanonicalEvent::decode(bytes).unwrap()
+        );
+    }
+    // A corrupt event is an error, and the next good one decodes whole.
+    let good = set[1].encode().unwrap();
+    let cut = &good[..good.len() - 3];
+    assert!(d.decode(cut).is_err());
+    assert_eq!(*d.decode(&good).unwrap(), set[1]);
+    assert!(d.decode(&good[..5]).is_err());
+}
+
+#[test]
 fn older_versions_still_decode_through_apache_avro() {
     for version in 1..CANONICAL_EVENT.latest_version() {
         let known = mindset_schemas::canonical_payload_types(version);
@@ -193,6 +223,9 @@ proptest! {
         let i = 10 + flip % (bad.len() - 10);
         bad[i] ^= 0xff;
         let _ = CanonicalEvent::decode(&bad);
+        let mut d = CanonicalDecoder::new();
+        let _ = d.decode(&good);
+        prop_assert_eq!(d.decode(&bad).ok().cloned(), CanonicalEvent::decode(&bad).ok());
     }
 
     #[test]

@@ -541,3 +541,59 @@ pub async fn read_all(log: &Log, t: &TopicSpec, n: usize) -> Vec<Message> {
     out.sort_by_key(|m| (m.partition, m.offset));
     out
 }
+
+/// Polling batch after batch into one vector (whose messages the embedded log overwrites)
+/// returns exactly the records, keys, values and headers produced: nothing of a longer record
+/// or of more headers is left over from the message a record replaced.
+pub async fn poll_into_one_vector_returns_each_record_whole(log: Log) {
+    let t = topic("poll-into", 2);
+    log.ensure_topics(&[t, dlq_of(t)]).await.unwrap();
+    let records: Vec<Record> = (0..120u64)
+        .map(|i| {
+            let mut r = Record::new(
+                format!("k{}", "x".repeat((i * 37 % 11) as usize)).into_bytes(),
+                vec![i as u8; (i * 53 % 97) as usize],
+                1_700_000_000_000 + i as i64,
+            );
+            for h in 0..(i % 4) {
+                r = r.header(
+                    format!("h{h}{}", "y".repeat((i % 3) as usize)),
+                    vec![h as u8; (i % 5) as usize],
+                );
+            }
+            r
+        })
+        .collect();
+    log.producer()
+        .unwrap()
+        .send_batch(t, records.clone())
+        .await
+        .unwrap();
+    let mut c = log.consumer(&group("poll-into"), &[t]).unwrap();
+    let mut batch = Vec::new();
+    let mut got: Vec<Message> = Vec::new();
+    let mut idle = 0;
+    let mut max = 7;
+    while got.len() < records.len() && idle < 40 {
+        c.poll_into(&mut batch, max, Duration::from_millis(500))
+            .await
+            .unwrap();
+        assert!(batch.len() <= max);
+        if batch.is_empty() {
+            idle += 1;
+        }
+        got.extend(batch.iter().cloned());
+        // Batches of changing size: longer, then shorter than the vector's messages.
+        max = if max == 7 { 3 } else { 7 };
+    }
+    assert_eq!(got.len(), records.len());
+    got.sort_by_key(|m| m.timestamp_ms);
+    for (m, r) in got.iter().zip(&records) {
+        assert_eq!(m.topic, t.name);
+        assert_eq!(m.key, r.key);
+        assert_eq!(m.value, r.value);
+        assert_eq!(m.headers, r.headers);
+        assert_eq!(m.timestamp_ms, r.timestamp_ms);
+        assert_eq!(m.partition, partition_for(&r.key, t.partitions));
+    }
+}

@@ -508,7 +508,12 @@ impl Enrich {
         if !c.ids.insert(id) {
             return Applied::Duplicate;
         }
-        let before = c.contribution();
+        // Only orders and refunds move what a customer contributes to the sketches.
+        let moves_money = matches!(
+            ev.payload,
+            Payload::OrderPlaced(_) | Payload::OrderRefunded(_)
+        );
+        let before = if moves_money { c.contribution() } else { None };
         if c.events == 0 {
             c.first_seen = ev.occurred_at;
             c.last_seen = ev.occurred_at;
@@ -600,8 +605,10 @@ impl Enrich {
                 unreachable!("catalog events handled above")
             }
         }
-        let after = c.contribution();
-        shop.update_sketches(before, after);
+        if moves_money {
+            let after = c.contribution();
+            shop.update_sketches(before, after);
+        }
         Applied::Customer
     }
 

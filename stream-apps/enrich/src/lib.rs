@@ -20,7 +20,7 @@ use mindset_pipeline::{
     shell::{self, Output, Poison, Processor, RunOptions, RunStats, ShellError},
     shutdown::Shutdown,
 };
-use mindset_schemas::{CanonicalEvent, Payload, TextInsight};
+use mindset_schemas::{CanonicalDecoder, Payload, TextInsight};
 use mindset_topics::{
     CATALOG_EVENTS, CUSTOMER_EVENTS, CUSTOMER_FEATURES, CustomerKey, ENRICH_STATE, EntityKey,
     KeyCodec, TEXT_INSIGHTS, TopicSpec,
@@ -33,28 +33,52 @@ pub const NAME: &str = "enrich";
 /// The shell's view of the core.
 pub struct EnrichApp {
     core: Enrich,
-    /// Customer keys changed since the last flush (snapshot and changelog record each).
-    dirty: HashSet<(String, String)>,
-    /// Products whose price changed, and shops whose clock or models moved (changelog only).
-    dirty_products: HashSet<(String, String)>,
+    /// Customer keys changed since the last flush, by shop (snapshot and changelog record each).
+    dirty: HashMap<String, HashSet<String>>,
+    /// Products whose price changed, by shop, and shops whose clock or models moved (changelog
+    /// only).
+    dirty_products: HashMap<String, HashSet<String>>,
     dirty_shops: HashSet<String>,
     /// The changelog epoch its records are written in (see [`reset_changelog`]).
     epoch: i64,
     /// Batches smaller than this mean the app has caught up: a good moment to refit models.
     batch_size: usize,
     batch_seen: usize,
+    decoder: CanonicalDecoder,
+}
+
+/// Mark `customer` of `tenant` changed (allocating only the first time in a batch).
+fn mark(dirty: &mut HashMap<String, HashSet<String>>, tenant: &str, customer: &str) {
+    let customers = match dirty.get_mut(tenant) {
+        Some(c) => c,
+        None => dirty.entry(tenant.to_owned()).or_default(),
+    };
+    if !customers.contains(customer) {
+        customers.insert(customer.to_owned());
+    }
+}
+
+/// The marked pairs, in key order, leaving the map empty.
+fn drain_sorted(marked: &mut HashMap<String, HashSet<String>>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = marked
+        .drain()
+        .flat_map(|(t, ks)| ks.into_iter().map(move |k| (t.clone(), k)))
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 impl EnrichApp {
     pub fn new(config: EnrichConfig) -> EnrichApp {
         EnrichApp {
             core: Enrich::new(config),
-            dirty: HashSet::default(),
-            dirty_products: HashSet::default(),
+            dirty: HashMap::default(),
+            dirty_products: HashMap::default(),
             dirty_shops: HashSet::default(),
             epoch: 0,
             batch_size: RunOptions::default().batch,
             batch_seen: 0,
+            decoder: CanonicalDecoder::new(),
         }
     }
 
@@ -68,36 +92,44 @@ impl EnrichApp {
             let insight: TextInsight = shell::decode(msg)?;
             let applied = self.core.apply_insight(&insight);
             if applied == Applied::Customer {
-                let customer = self
-                    .core
-                    .resolve(&insight.tenant_id, &insight.customer_key)
-                    .to_owned();
-                self.dirty.insert((insight.tenant_id, customer));
+                let customer = self.core.resolve(&insight.tenant_id, &insight.customer_key);
+                mark(&mut self.dirty, &insight.tenant_id, customer);
             }
             return Ok(applied);
         }
-        let ev: CanonicalEvent = shell::decode(msg)?;
-        let applied = self.core.apply(&ev);
+        // Events are decoded into values the decoder keeps (one per payload type), not fresh
+        // ones: a fresh event allocated a dozen strings.
+        let ev = self
+            .decoder
+            .decode(&msg.value)
+            .map_err(|e| Poison::new(e.to_string()))?;
+        let applied = self.core.apply(ev);
         if applied == Applied::Catalog {
-            if let Some(product) = Enrich::catalog_product(&ev) {
+            if let Some(product) = Enrich::catalog_product(ev)
+                && !self
+                    .dirty_products
+                    .get(&ev.tenant_id)
+                    .is_some_and(|p| p.contains(product))
+            {
                 self.dirty_products
-                    .insert((ev.tenant_id.clone(), product.to_owned()));
+                    .entry(ev.tenant_id.clone())
+                    .or_default()
+                    .insert(product.to_owned());
             }
-            self.dirty_shops.insert(ev.tenant_id);
+            if !self.dirty_shops.contains(&ev.tenant_id) {
+                self.dirty_shops.insert(ev.tenant_id.clone());
+            }
             return Ok(applied);
         }
         if matches!(applied, Applied::Customer | Applied::Dropped { .. })
-            && let Some(key) = ev.customer_key
+            && let Some(key) = &ev.customer_key
         {
-            if let Payload::IdentityLinked(link) = ev.payload {
+            if let Payload::IdentityLinked(link) = &ev.payload {
                 // The joined key's last snapshot says where it went (if it had one).
-                self.dirty.insert((ev.tenant_id.clone(), link.from_key));
+                mark(&mut self.dirty, &ev.tenant_id, &link.from_key);
             }
-            let customer = match self.core.resolve(&ev.tenant_id, &key) {
-                k if k == key => key,
-                joined => joined.to_owned(),
-            };
-            self.dirty.insert((ev.tenant_id, customer));
+            let customer = self.core.resolve(&ev.tenant_id, key);
+            mark(&mut self.dirty, &ev.tenant_id, customer);
         }
         Ok(applied)
     }
@@ -106,10 +138,10 @@ impl EnrichApp {
     /// expected orders and CLV move with the model).
     pub fn refit(&mut self) {
         for tenant in self.core.refit() {
-            self.dirty_shops.insert(tenant.clone());
             for customer in self.core.buyers(&tenant) {
-                self.dirty.insert((tenant.clone(), customer));
+                mark(&mut self.dirty, &tenant, &customer);
             }
+            self.dirty_shops.insert(tenant);
         }
     }
 
@@ -126,8 +158,7 @@ impl EnrichApp {
     /// products changed, then the snapshots of the customers changed, each in key order.
     pub fn changes(&mut self) -> Vec<Output> {
         let dirty = self.take_dirty();
-        let mut products: Vec<(String, String)> = self.dirty_products.drain().collect();
-        products.sort_unstable();
+        let products = drain_sorted(&mut self.dirty_products);
         let mut shops: Vec<String> = self.dirty_shops.drain().collect();
         shops.extend(dirty.iter().map(|(t, _)| t.clone()));
         shops.sort_unstable();
@@ -161,10 +192,7 @@ impl EnrichApp {
     }
 
     fn take_dirty(&mut self) -> Vec<(String, String)> {
-        let mut dirty: Vec<(String, String)> =
-            std::mem::take(&mut self.dirty).into_iter().collect();
-        dirty.sort_unstable();
-        dirty
+        drain_sorted(&mut self.dirty)
     }
 
     fn snapshots_of(&self, dirty: &[(String, String)]) -> Vec<Output> {

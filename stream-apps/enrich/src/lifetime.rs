@@ -391,27 +391,46 @@ impl BgNbd {
     }
 
     fn expected_purchases_if_alive(&self, t: f64, frequency: u32, age: f64) -> Result<f64> {
-        if t == 0.0 {
-            return Ok(0.0);
-        }
+        Ok(self.expected_purchases_if_alive_at(&[t], frequency, age)?[0])
+    }
+
+    /// [`BgNbd::expected_purchases_if_alive`] at several horizons at once (a CLV needs one per
+    /// month): the ₃F₂ series of every horizon have the same coefficients and differ only in z, so
+    /// each coefficient is computed once rather than once per horizon.
+    fn expected_purchases_if_alive_at(
+        &self,
+        ts: &[f64],
+        frequency: u32,
+        age: f64,
+    ) -> Result<Vec<f64>> {
         let BgNbdParams { r, alpha, a, b } = self.params;
         let x = f64::from(frequency);
         let c = a + b + x - 1.0;
         let big_a = a + b - 1.0 - r;
-        let z = t / (alpha + age + t);
-        // ln z₀ = ln((α+T)/(α+T+t)), computed without cancellation for small t.
-        let ln_z0 = -(t / (alpha + age)).ln_1p();
+        let zs: Vec<f64> = ts.iter().map(|t| t / (alpha + age + t)).collect();
+        let series = hypergeometric_series_at(&[big_a + 1.0, a, 1.0], &[c + 1.0, 2.0], &zs)?;
         let am1 = a - 1.0;
-        // (1 − z₀^(a−1))/(a−1), with its limit −ln z₀ at a = 1.
-        let ratio = if am1 == 0.0 {
-            -ln_z0
-        } else {
-            -(am1 * ln_z0).exp_m1() / am1
-        };
-        let series = big_a * z * hypergeometric_series(&[big_a + 1.0, a, 1.0], &[c + 1.0, 2.0], z)?;
-        let value = c * ratio - (am1 * ln_z0).exp() * series;
-        // The difference is ≥ 0 analytically; rounding can leave −ε for tiny t.
-        Ok(value.max(0.0))
+        Ok(ts
+            .iter()
+            .zip(zs)
+            .zip(series)
+            .map(|((&t, z), series)| {
+                if t == 0.0 {
+                    return 0.0;
+                }
+                // ln z₀ = ln((α+T)/(α+T+t)), computed without cancellation for small t.
+                let ln_z0 = -(t / (alpha + age)).ln_1p();
+                // (1 − z₀^(a−1))/(a−1), with its limit −ln z₀ at a = 1.
+                let ratio = if am1 == 0.0 {
+                    -ln_z0
+                } else {
+                    -(am1 * ln_z0).exp_m1() / am1
+                };
+                let value = c * ratio - (am1 * ln_z0).exp() * big_a * z * series;
+                // The difference is ≥ 0 analytically; rounding can leave −ε for tiny t.
+                value.max(0.0)
+            })
+            .collect())
     }
 }
 
@@ -866,11 +885,15 @@ pub fn customer_lifetime_value(
     validate_history(0, frequency, recency, age)?;
     let value = spend.conditional_expected_average_profit(frequency, monetary_value)?;
     let alive = purchases.p_alive_unchecked(frequency, recency, age);
+    let horizons: Vec<f64> = (1..=horizon.months)
+        .map(|month| f64::from(month) * horizon.time_units_per_month)
+        .collect();
     let mut previous = 0.0;
     let mut clv = 0.0;
-    for month in 1..=horizon.months {
-        let t = f64::from(month) * horizon.time_units_per_month;
-        let cumulative = alive * purchases.expected_purchases_if_alive(t, frequency, age)?;
+    for (month, e) in
+        (1..).zip(purchases.expected_purchases_if_alive_at(&horizons, frequency, age)?)
+    {
+        let cumulative = alive * e;
         clv += value * (cumulative - previous)
             / (1.0 + horizon.monthly_discount_rate).powf(f64::from(month));
         previous = cumulative;
@@ -897,11 +920,8 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Result<f64> {
     hypergeometric_series(&[a, b], &[c], z)
 }
 
-/// The generalised hypergeometric series Σₖ Πᵢ(uᵢ)ₖ / Πⱼ(lⱼ)ₖ · zᵏ/k! for |z| < 1 (with one more
-/// upper than lower parameter, as ₂F₁ and ₃F₂ have). Stops once past the largest parameter (so the
-/// term ratio is in its monotone regime) when the geometric bound on the tail is below
-/// [`SERIES_EPSILON`] of the sum, or when the series terminates.
-fn hypergeometric_series(upper: &[f64], lower: &[f64], z: f64) -> Result<f64> {
+/// The series' conditions: |z| < 1, and no lower parameter a non-positive integer.
+fn check_series(lower: &[f64], z: f64) -> Result<()> {
     if z.is_nan() || z.abs() >= 1.0 {
         return Err(LifetimeError::InvalidArgument {
             name: "z",
@@ -918,6 +938,15 @@ fn hypergeometric_series(upper: &[f64], lower: &[f64], z: f64) -> Result<f64> {
             });
         }
     }
+    Ok(())
+}
+
+/// The generalised hypergeometric series Σₖ Πᵢ(uᵢ)ₖ / Πⱼ(lⱼ)ₖ · zᵏ/k! for |z| < 1 (with one more
+/// upper than lower parameter, as ₂F₁ and ₃F₂ have). Stops once past the largest parameter (so the
+/// term ratio is in its monotone regime) when the geometric bound on the tail is below
+/// [`SERIES_EPSILON`] of the sum, or when the series terminates.
+fn hypergeometric_series(upper: &[f64], lower: &[f64], z: f64) -> Result<f64> {
+    check_series(lower, z)?;
     let regime = upper
         .iter()
         .chain(lower)
@@ -952,6 +981,70 @@ fn hypergeometric_series(upper: &[f64], lower: &[f64], z: f64) -> Result<f64> {
     Err(LifetimeError::SeriesDidNotConverge {
         terms: MAX_SERIES_TERMS,
         z,
+    })
+}
+
+/// [`hypergeometric_series`] at several z at once. The term ratio is z times a factor that
+/// depends only on the parameters and k, so that factor (its divisions) is computed once per k
+/// for every z; each z stops by the same rule as alone.
+fn hypergeometric_series_at(upper: &[f64], lower: &[f64], zs: &[f64]) -> Result<Vec<f64>> {
+    if let [z] = zs {
+        return Ok(vec![hypergeometric_series(upper, lower, *z)?]);
+    }
+    for &z in zs {
+        check_series(lower, z)?;
+    }
+    let regime = upper
+        .iter()
+        .chain(lower)
+        .fold(0.0_f64, |m, v| m.max(v.abs()))
+        .ceil()
+        + 1.0;
+    let mut terms = vec![1.0_f64; zs.len()];
+    let mut sums = vec![1.0_f64; zs.len()];
+    let mut open: Vec<usize> = (0..zs.len()).collect();
+    for k in 0..MAX_SERIES_TERMS {
+        if open.is_empty() {
+            return Ok(sums);
+        }
+        let kf = k as f64;
+        let mut factor = 1.0 / (kf + 1.0);
+        for u in upper {
+            factor *= u + kf;
+        }
+        for l in lower {
+            factor /= l + kf;
+        }
+        let mut diverged = None;
+        open.retain(|&i| {
+            let z = zs[i];
+            let ratio = factor * z;
+            terms[i] *= ratio;
+            sums[i] += terms[i];
+            if terms[i] == 0.0 {
+                return false;
+            }
+            if !sums[i].is_finite() {
+                diverged = Some(z);
+                return false;
+            }
+            if kf >= regime {
+                let bound = ratio.abs().max(z.abs());
+                if bound < 1.0
+                    && terms[i].abs() * bound / (1.0 - bound) <= SERIES_EPSILON * sums[i].abs()
+                {
+                    return false;
+                }
+            }
+            true
+        });
+        if let Some(z) = diverged {
+            return Err(LifetimeError::SeriesDidNotConverge { terms: k + 1, z });
+        }
+    }
+    Err(LifetimeError::SeriesDidNotConverge {
+        terms: MAX_SERIES_TERMS,
+        z: zs[open[0]],
     })
 }
 
@@ -1271,6 +1364,35 @@ mod tests {
 
     fn close(actual: f64, expected: f64, relative: f64) -> bool {
         (actual - expected).abs() <= relative * expected.abs().max(1e-300)
+    }
+
+    #[test]
+    fn the_series_at_many_z_equals_it_at_each() {
+        // The ₃F₂ of a CLV (upper A+1, a, 1; lower c+1, 2) and a terminating one.
+        let cases: [(&[f64], &[f64]); 3] = [
+            (&[2.1, 0.79, 1.0], &[4.2, 2.0]),
+            (&[-3.0, 1.5], &[2.5]),
+            (&[0.7, 2.5], &[2.5]),
+        ];
+        let zs = [0.0, 0.05, 0.3, 0.6, 0.9, 0.99, -0.4];
+        for (upper, lower) in cases {
+            let many = hypergeometric_series_at(upper, lower, &zs).unwrap();
+            for (z, m) in zs.iter().zip(&many) {
+                let one = hypergeometric_series(upper, lower, *z).unwrap();
+                assert!(close(*m, one, 1e-13), "z = {z}: {m} against {one}");
+            }
+        }
+        assert!(matches!(
+            hypergeometric_series_at(&[1.0, 1.0], &[2.0], &[0.5, 1.0]),
+            Err(LifetimeError::InvalidArgument { name: "z", .. })
+        ));
+        assert!(matches!(
+            hypergeometric_series_at(&[1.0, 1.0], &[-2.0], &[0.5, 0.2]),
+            Err(LifetimeError::InvalidArgument {
+                name: "lower parameter",
+                ..
+            })
+        ));
     }
 
     #[test]
