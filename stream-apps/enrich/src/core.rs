@@ -1187,7 +1187,7 @@ impl StateId {
 /// The first byte of every changelog record: the version of its layout. The rest is the
 /// record's Rust type in postcard (serde's compact binary form; floats exact, sets sorted), so
 /// a state record is a fraction of its JSON size and quick to write. [`state_json`] shows one.
-pub const STATE_FORMAT: u8 = 1;
+pub const STATE_FORMAT: u8 = 2;
 
 fn encode_state<T: Serialize>(v: &T) -> Vec<u8> {
     // Serialised into a buffer kept per thread, then copied out at its exact size: one
@@ -1206,16 +1206,23 @@ fn encode_state<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn decode_state<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    match bytes.split_first() {
-        Some((&STATE_FORMAT, rest)) => match postcard::take_from_bytes(rest) {
-            Ok((v, [])) => Ok(v),
-            Ok((_, left)) => Err(format!("{} bytes left over", left.len())),
-            Err(e) => Err(e.to_string()),
-        },
-        Some((v, _)) => Err(format!(
-            "state format {v}, this enrich reads format {STATE_FORMAT}"
-        )),
-        None => Err("empty record".to_owned()),
+    let (format, rest) = match bytes.split_first() {
+        Some((&f, rest)) if f == STATE_FORMAT || f == 1 => (f, rest),
+        Some((v, _)) => {
+            return Err(format!(
+                "state format {v}, this enrich reads formats 1 and {STATE_FORMAT}"
+            ));
+        }
+        None => return Err("empty record".to_owned()),
+    };
+    // Format 1 differs only in how a customer's event ids are written (see `id_set`).
+    id_set::FORMAT_1.with(|f| f.set(format == 1));
+    let decoded = postcard::take_from_bytes(rest);
+    id_set::FORMAT_1.with(|f| f.set(false));
+    match decoded {
+        Ok((v, [])) => Ok(v),
+        Ok((_, left)) => Err(format!("{} bytes left over", left.len())),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -1477,18 +1484,70 @@ impl IdSet {
     }
 }
 
-/// Event-id hashes, sorted (so the same set gives the same bytes).
+/// Event-id hashes, sorted (so the same set gives the same bytes). In the changelog (format 2)
+/// they are one byte string of 16 little-endian bytes each: postcard wrote a `u128` as a
+/// 19-byte varint, one byte at a time. Format 1 records (a sequence of `u128`) are still read.
+/// For people (JSON) they are a list of numbers.
 mod id_set {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use std::{cell::Cell, fmt};
+
+    use serde::{
+        Deserialize, Deserializer, Serializer,
+        de::{Error, Visitor},
+    };
 
     use super::IdSet;
 
+    thread_local! {
+        /// Set while a format 1 record is read.
+        pub static FORMAT_1: Cell<bool> = const { Cell::new(false) };
+    }
+
     pub fn serialize<S: Serializer>(ids: &IdSet, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(&ids.0)
+        if s.is_human_readable() {
+            // JSON numbers stop at 64 bits.
+            return s.collect_seq(ids.0.iter().map(|id| format!("{id:032x}")));
+        }
+        let mut bytes = Vec::with_capacity(ids.0.len() * 16);
+        for id in &ids.0 {
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+        s.serialize_bytes(&bytes)
+    }
+
+    struct Bytes;
+
+    impl Visitor<'_> for Bytes {
+        type Value = Vec<u128>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("event-id hashes, 16 bytes each")
+        }
+
+        fn visit_bytes<E: Error>(self, b: &[u8]) -> Result<Vec<u128>, E> {
+            if b.len() % 16 != 0 {
+                return Err(E::custom(format!(
+                    "{} bytes of event-id hashes, not a multiple of 16",
+                    b.len()
+                )));
+            }
+            Ok(b.chunks_exact(16)
+                .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+                .collect())
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IdSet, D::Error> {
-        let mut ids = Vec::<u128>::deserialize(d)?;
+        let mut ids = if d.is_human_readable() {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|h| u128::from_str_radix(h, 16).map_err(D::Error::custom))
+                .collect::<Result<_, _>>()?
+        } else if FORMAT_1.with(Cell::get) {
+            Vec::<u128>::deserialize(d)?
+        } else {
+            d.deserialize_bytes(Bytes)?
+        };
         ids.sort_unstable();
         ids.dedup();
         Ok(IdSet(ids))
