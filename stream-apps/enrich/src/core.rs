@@ -1525,7 +1525,7 @@ mod id_set {
         }
 
         fn visit_bytes<E: Error>(self, b: &[u8]) -> Result<Vec<u128>, E> {
-            if b.len() % 16 != 0 {
+            if !b.len().is_multiple_of(16) {
                 return Err(E::custom(format!(
                     "{} bytes of event-id hashes, not a multiple of 16",
                     b.len()
