@@ -457,47 +457,46 @@ impl Enrich {
     pub fn apply(&mut self, ev: &CanonicalEvent) -> Applied {
         let id = id_hash(&ev.event_id);
         let tenant = ev.tenant_id.as_str();
-        {
-            // The clock is a max: a repeated event leaves it as it was.
-            let shop = self.shop(tenant);
-            shop.clock = shop.clock.max(ev.occurred_at);
-        }
         if ev.payload.is_catalog() {
-            if !self.shop(tenant).catalog_seen.insert(id) {
+            let shop = self.shop(tenant);
+            // The clock is a max: a repeated event leaves it as it was.
+            shop.clock = shop.clock.max(ev.occurred_at);
+            if !shop.catalog_seen.insert(id) {
                 return Applied::Duplicate;
             }
             self.apply_catalog(tenant, ev);
             return Applied::Catalog;
         }
+        // The shop is looked up once (fields of `self` are borrowed apart from here on).
+        self.shop(tenant);
+        let Enrich { config, shops } = self;
+        let shop = shops.get_mut(tenant).expect("created above");
+        shop.clock = shop.clock.max(ev.occurred_at);
         let Some(key) = ev.customer_key.as_deref() else {
             return Applied::NoCustomer;
         };
         if let Payload::IdentityLinked(link) = &ev.payload {
-            self.shop(tenant).join(&link.from_key, key);
+            shop.join(&link.from_key, key);
         }
-        let resolved = self.shops[tenant]
-            .joined(key)
-            .then(|| self.shops[tenant].resolve(key).to_owned());
+        let resolved = shop.joined(key).then(|| shop.resolve(key).to_owned());
         let customer = resolved.as_deref().unwrap_or(key);
 
         // Amounts in the shop currency, or why not.
-        let shop_currency = self.shops[tenant].currency.as_str();
+        let shop_currency = shop.currency.as_str();
         let converted = match &ev.payload {
             Payload::OrderPlaced(o) if o.is_test => Err("test_order"),
             Payload::OrderPlaced(o) if o.total_minor <= 0 => Err("non_positive_total"),
             Payload::OrderPlaced(o) => {
-                convert(&self.config, o.total_minor, &o.currency, shop_currency)
-                    .ok_or("unknown_currency")
+                convert(config, o.total_minor, &o.currency, shop_currency).ok_or("unknown_currency")
             }
             Payload::OrderRefunded(r) if r.amount_minor <= 0 => Err("non_positive_total"),
             Payload::OrderRefunded(r) => {
-                convert(&self.config, r.amount_minor, &r.currency, shop_currency)
+                convert(config, r.amount_minor, &r.currency, shop_currency)
                     .ok_or("unknown_currency")
             }
             _ => Ok((0, 1.0)),
         };
 
-        let shop = self.shops.get_mut(tenant).expect("created above");
         if !shop.customers.contains_key(customer) {
             shop.customers
                 .insert(customer.to_owned(), Customer::default());

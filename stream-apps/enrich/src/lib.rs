@@ -35,6 +35,9 @@ pub struct EnrichApp {
     core: Enrich,
     /// Customer keys changed since the last flush, by shop (snapshot and changelog record each).
     dirty: HashMap<String, HashSet<String>>,
+    /// Buyers whose shop's models were refitted since the last flush: a snapshot each (their
+    /// P(alive), expected orders and CLV moved), but no changelog record (their state did not).
+    refitted: HashMap<String, HashSet<String>>,
     /// Products whose price changed, by shop, and shops whose clock or models moved (changelog
     /// only).
     dirty_products: HashMap<String, HashSet<String>>,
@@ -73,6 +76,7 @@ impl EnrichApp {
         EnrichApp {
             core: Enrich::new(config),
             dirty: HashMap::default(),
+            refitted: HashMap::default(),
             dirty_products: HashMap::default(),
             dirty_shops: HashSet::default(),
             epoch: 0,
@@ -139,7 +143,7 @@ impl EnrichApp {
     pub fn refit(&mut self) {
         for tenant in self.core.refit() {
             for customer in self.core.buyers(&tenant) {
-                mark(&mut self.dirty, &tenant, &customer);
+                mark(&mut self.refitted, &tenant, &customer);
             }
             self.dirty_shops.insert(tenant);
         }
@@ -151,11 +155,24 @@ impl EnrichApp {
         let dirty = self.take_dirty();
         self.dirty_products.clear();
         self.dirty_shops.clear();
-        self.snapshots_of(&dirty)
+        let snapshot = self.with_refitted(dirty);
+        self.snapshots_of(&snapshot)
+    }
+
+    /// `dirty` and the refitted buyers, in key order, each once (and the refitted cleared).
+    fn with_refitted(&mut self, mut dirty: Vec<(String, String)>) -> Vec<(String, String)> {
+        let refitted = drain_sorted(&mut self.refitted);
+        if !refitted.is_empty() {
+            dirty.extend(refitted);
+            dirty.sort_unstable();
+            dirty.dedup();
+        }
+        dirty
     }
 
     /// Everything changed since the last call: the changelog records of the shops, keys and
-    /// products changed, then the snapshots of the customers changed, each in key order.
+    /// products changed, then the snapshots of the customers changed (and of the buyers of
+    /// shops refitted), each in key order.
     pub fn changes(&mut self) -> Vec<Output> {
         let dirty = self.take_dirty();
         let products = drain_sorted(&mut self.dirty_products);
@@ -173,7 +190,8 @@ impl EnrichApp {
             )
             .chain(products.into_iter().map(|(t, p)| (t, StateId::Product(p))));
         let mut out = self.state_records(ids);
-        out.extend(self.snapshots_of(&dirty));
+        let snapshot = self.with_refitted(dirty);
+        out.extend(self.snapshots_of(&snapshot));
         out
     }
 
@@ -286,6 +304,7 @@ pub async fn restore(log: &Log, app: &mut EnrichApp, group: &str) -> Result<u64,
         }
     }
     app.dirty.clear();
+    app.refitted.clear();
     app.dirty_products.clear();
     app.dirty_shops.clear();
     app.core.refit();

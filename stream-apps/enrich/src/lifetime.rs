@@ -1000,11 +1000,17 @@ fn hypergeometric_series_at(upper: &[f64], lower: &[f64], zs: &[f64]) -> Result<
         .fold(0.0_f64, |m, v| m.max(v.abs()))
         .ceil()
         + 1.0;
-    let mut terms = vec![1.0_f64; zs.len()];
-    let mut sums = vec![1.0_f64; zs.len()];
-    let mut open: Vec<usize> = (0..zs.len()).collect();
+    let n = zs.len();
+    let mut terms = vec![1.0_f64; n];
+    let mut sums = vec![1.0_f64; n];
+    let mut done = vec![false; n];
+    // Every z before `lo` is done (a CLV's z grow with the month, and smaller ones finish first).
+    let mut lo = 0;
     for k in 0..MAX_SERIES_TERMS {
-        if open.is_empty() {
+        while lo < n && done[lo] {
+            lo += 1;
+        }
+        if lo == n {
             return Ok(sums);
         }
         let kf = k as f64;
@@ -1015,36 +1021,31 @@ fn hypergeometric_series_at(upper: &[f64], lower: &[f64], zs: &[f64]) -> Result<
         for l in lower {
             factor /= l + kf;
         }
-        let mut diverged = None;
-        open.retain(|&i| {
+        for i in lo..n {
+            if done[i] {
+                continue;
+            }
             let z = zs[i];
             let ratio = factor * z;
-            terms[i] *= ratio;
-            sums[i] += terms[i];
-            if terms[i] == 0.0 {
-                return false;
-            }
-            if !sums[i].is_finite() {
-                diverged = Some(z);
-                return false;
-            }
-            if kf >= regime {
+            let term = terms[i] * ratio;
+            let sum = sums[i] + term;
+            terms[i] = term;
+            sums[i] = sum;
+            if term == 0.0 {
+                done[i] = true;
+            } else if !sum.is_finite() {
+                return Err(LifetimeError::SeriesDidNotConverge { terms: k + 1, z });
+            } else if kf >= regime {
                 let bound = ratio.abs().max(z.abs());
-                if bound < 1.0
-                    && terms[i].abs() * bound / (1.0 - bound) <= SERIES_EPSILON * sums[i].abs()
-                {
-                    return false;
-                }
+                done[i] =
+                    bound < 1.0 && term.abs() * bound / (1.0 - bound) <= SERIES_EPSILON * sum.abs();
             }
-            true
-        });
-        if let Some(z) = diverged {
-            return Err(LifetimeError::SeriesDidNotConverge { terms: k + 1, z });
         }
     }
+    let z = zs[(lo..n).find(|&i| !done[i]).unwrap_or(lo)];
     Err(LifetimeError::SeriesDidNotConverge {
         terms: MAX_SERIES_TERMS,
-        z: zs[open[0]],
+        z,
     })
 }
 

@@ -299,3 +299,62 @@ async fn a_replay_starts_a_new_epoch_rebuilds_and_emits_again() {
     let restored = restore_changelog(&log, &mut app).await.unwrap();
     assert_eq!(restored, Some(state.len() as u64));
 }
+
+/// A refit moves every buyer's P(alive), expected orders and CLV, so each gets a snapshot; their
+/// state did not change, so the changelog gets the shop's new models and no customer record.
+#[test]
+fn a_refit_snapshots_the_buyers_and_writes_only_the_shops_state() {
+    let (events, _) = shop();
+    let mut app = EnrichApp::new(EnrichConfig::default());
+    for (offset, ev) in events.iter().enumerate() {
+        let msg = mindset_pipeline::Message {
+            topic: if ev.payload.is_catalog() {
+                CATALOG_EVENTS.spec.name
+            } else {
+                CUSTOMER_EVENTS.spec.name
+            }
+            .to_owned(),
+            partition: 0,
+            offset: offset as u64,
+            key: Vec::new(),
+            value: ev.encode().unwrap(),
+            headers: Vec::new(),
+            timestamp_ms: ev.occurred_at,
+        };
+        app.fold(&msg).unwrap();
+    }
+    let first = app.changes();
+    assert!(
+        first.iter().any(|o| o.topic.name == ENRICH_STATE.spec.name
+            && o.record.key.windows(3).any(|w| w == b"|k:")),
+        "the events wrote customer state"
+    );
+    app.refit();
+    let tenants: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e.tenant_id.as_str()).collect();
+    let buyers: usize = tenants.iter().map(|t| app.core().buyers(t).len()).sum();
+    assert!(buyers >= 50, "{buyers} buyers: too few for a fit");
+    let after = app.changes();
+    let (state, snapshots): (Vec<_>, Vec<_>) = after
+        .iter()
+        .partition(|o| o.topic.name == ENRICH_STATE.spec.name);
+    assert_eq!(snapshots.len(), buyers);
+    assert!(
+        snapshots
+            .iter()
+            .all(|o| o.topic.name == CUSTOMER_FEATURES.spec.name)
+    );
+    assert_eq!(
+        state.len(),
+        tenants.len(),
+        "one shop record per shop refitted"
+    );
+    for o in &state {
+        assert!(
+            o.record.key.ends_with(b"|s"),
+            "{:?}",
+            String::from_utf8_lossy(&o.record.key)
+        );
+    }
+    assert!(app.changes().is_empty(), "nothing left after");
+}
