@@ -7,6 +7,10 @@
 //! `cargo bench -p mindset --bench webhook_ingest`; `MINDSET_BENCH_REQUESTS` (default 40,000) and
 //! `MINDSET_BENCH_CONNECTIONS` (default 64) change the load. It prints its figures and asserts no
 //! timing; it stops after `MINDSET_BENCH_SECONDS` (default 120) whatever it has done.
+//!
+//! Beside the ingest figures it prints two references, measured in the same run: the same client
+//! and bodies against an axum handler that only reads the body (the HTTP floor on these cores),
+//! and verify + normalise + Avro encoding of the same bodies on one thread without HTTP or log.
 
 mod support;
 
@@ -138,5 +142,57 @@ fn main() -> Result<()> {
     if done < requests {
         println!("  stopped at the {seconds} s limit after {done} of {requests} requests");
     }
+
+    // Reference 1: the HTTP floor, the same client and bodies against a handler that only reads
+    // the body and answers as ingest does.
+    let mut plain = Server::start_plain(axum::Router::new().route(
+        "/webhooks/shopify/{tenant}",
+        axum::routing::post(|body: axum::body::Bytes| async move {
+            axum::Json(json!({ "accepted": 2, "bytes": body.len() }))
+        }),
+    ))?;
+    let plain_work = deliveries(&template, 3_000_000_000, requests);
+    let cpu_before = cpu_by_thread();
+    let (mut plain_seen, plain_wall) = client_rt.block_on(drive(
+        plain.addr,
+        plain_work,
+        connections,
+        Instant::now() + Duration::from_secs(seconds),
+    ))?;
+    let cpu_after = cpu_by_thread();
+    plain.stop();
+    plain_seen.latencies_us.sort_unstable();
+    println!(
+        "  reference, HTTP alone (a handler that only reads the body): {:.0} requests/s, p99 {:.2} ms; CPU per request: {}",
+        plain_seen.latencies_us.len() as f64 / plain_wall.as_secs_f64(),
+        percentile(&plain_seen.latencies_us, 0.99),
+        cpu_per(&cpu_before, &cpu_after, plain_seen.latencies_us.len()).join(", ")
+    );
+
+    // Reference 2: the work of one request without HTTP or log, on this thread.
+    let bodies = deliveries(&template, 4_000_000_000, requests.min(10_000));
+    let start = Instant::now();
+    let mut encoded = 0usize;
+    for p in &bodies {
+        let headers: mindset_connectors::Headers = p
+            .headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        mindset_connectors::shopify::verify(SECRET.as_bytes(), &headers, &p.body)?;
+        let ctx = mindset_connectors::Context::new(TENANT, 0)
+            .with_headers(&headers)
+            .with_shop_currency("USD");
+        let n = mindset_connectors::shopify::normalise("orders/create", &p.body, &ctx)?;
+        encoded += n.raw.encode()?.len();
+        for e in &n.events {
+            encoded += e.encode()?.len();
+        }
+    }
+    std::hint::black_box(encoded);
+    println!(
+        "  reference, verify + normalise + Avro encode alone (one thread, no HTTP, no log): {:.1} us per request",
+        start.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
+    );
     Ok(())
 }

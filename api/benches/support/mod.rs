@@ -205,6 +205,44 @@ impl Server {
         })
     }
 
+    /// `router` alone on the same kind of runtime, without a log: the HTTP floor the ingest
+    /// figures stand on.
+    #[allow(dead_code)] // webhook_ingest's reference; track_ingest has none
+    pub fn start_plain(router: axum::Router) -> Result<Server> {
+        use axum::serve::ListenerExt;
+        let dir = tempfile::tempdir()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("plain")
+            .build()?;
+        let (addr, stop) = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            });
+            anyhow::Ok((addr, stop))
+        })?;
+        let log = mindset_pipeline::Log::Embedded(mindset_pipeline::embedded::EmbeddedLog::open(
+            dir.path().join("unused.redb"),
+        )?);
+        Ok(Server {
+            rt,
+            addr,
+            log,
+            stop: Some(stop),
+            _dir: dir,
+        })
+    }
+
     /// Records on `topic` so far.
     pub fn records(&self, topic: &mindset_topics::TopicSpec) -> Result<u64> {
         self.rt
