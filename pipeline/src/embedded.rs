@@ -321,15 +321,7 @@ fn encode_record(r: &Record, out: &mut Vec<u8>) {
 }
 
 fn decode_record(topic: &str, partition: u32, offset: u64, b: &[u8]) -> Result<Message> {
-    let mut m = Message {
-        topic: String::new(),
-        partition,
-        offset,
-        key: Vec::new(),
-        value: Vec::new(),
-        headers: Vec::new(),
-        timestamp_ms: 0,
-    };
+    let mut m = Message::default();
     decode_record_into(&mut m, topic, partition, offset, b)?;
     Ok(m)
 }

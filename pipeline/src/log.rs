@@ -44,7 +44,7 @@ impl Record {
 }
 
 /// A record read from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     pub topic: String,
     pub partition: u32,
@@ -351,10 +351,7 @@ mod tests {
             topic: topic.to_owned(),
             partition,
             offset,
-            key: Vec::new(),
-            value: Vec::new(),
-            headers: Vec::new(),
-            timestamp_ms: 0,
+            ..Message::default()
         }
     }
 

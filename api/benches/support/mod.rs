@@ -166,21 +166,49 @@ pub struct Server {
 
 impl Server {
     pub fn start(secrets: mindset::ingest::Secrets) -> Result<Server> {
-        use axum::serve::ListenerExt;
         let dir = tempfile::tempdir()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("server")
-            .build()?;
-        let (addr, log, stop) = rt.block_on(async {
-            let log = mindset_pipeline::Log::Embedded(
-                mindset_pipeline::embedded::EmbeddedLog::open(dir.path().join("log.redb"))?,
-            );
+        let log = mindset_pipeline::Log::Embedded(mindset_pipeline::embedded::EmbeddedLog::open(
+            dir.path().join("log.redb"),
+        )?);
+        Self::serve(dir, log, "server", move |log| async move {
             log.ensure_topics(&mindset_topics::all()).await?;
-            let app = mindset::ingest::router(mindset::ingest::IngestState::new(
+            Ok(mindset::ingest::router(mindset::ingest::IngestState::new(
                 log.producer()?,
                 secrets,
-            ));
+            )))
+        })
+    }
+
+    /// `router` alone on the same kind of runtime, with a log it does not use: the HTTP floor the
+    /// ingest figures stand on.
+    #[allow(dead_code)] // webhook_ingest's reference; track_ingest has none
+    pub fn start_plain(router: axum::Router) -> Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let log = mindset_pipeline::Log::Embedded(mindset_pipeline::embedded::EmbeddedLog::open(
+            dir.path().join("unused.redb"),
+        )?);
+        Self::serve(dir, log, "plain", |_| async { Ok(router) })
+    }
+
+    /// Serve the router `make` builds on 127.0.0.1 (a random port), on its own multi-thread
+    /// runtime with threads named `thread_name`, as `mindset serve` runs it.
+    fn serve<F, Fut>(
+        dir: tempfile::TempDir,
+        log: mindset_pipeline::Log,
+        thread_name: &str,
+        make: F,
+    ) -> Result<Server>
+    where
+        F: FnOnce(mindset_pipeline::Log) -> Fut,
+        Fut: std::future::Future<Output = Result<axum::Router>>,
+    {
+        use axum::serve::ListenerExt;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name(thread_name)
+            .build()?;
+        let (addr, stop) = rt.block_on(async {
+            let app = make(log.clone()).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let listener = listener.tap_io(|tcp| {
@@ -194,46 +222,8 @@ impl Server {
                     })
                     .await
             });
-            anyhow::Ok((addr, log, stop))
-        })?;
-        Ok(Server {
-            rt,
-            addr,
-            log,
-            stop: Some(stop),
-            _dir: dir,
-        })
-    }
-
-    /// `router` alone on the same kind of runtime, without a log: the HTTP floor the ingest
-    /// figures stand on.
-    #[allow(dead_code)] // webhook_ingest's reference; track_ingest has none
-    pub fn start_plain(router: axum::Router) -> Result<Server> {
-        use axum::serve::ListenerExt;
-        let dir = tempfile::tempdir()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("plain")
-            .build()?;
-        let (addr, stop) = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-            });
             anyhow::Ok((addr, stop))
         })?;
-        let log = mindset_pipeline::Log::Embedded(mindset_pipeline::embedded::EmbeddedLog::open(
-            dir.path().join("unused.redb"),
-        )?);
         Ok(Server {
             rt,
             addr,

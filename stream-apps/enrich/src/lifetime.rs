@@ -941,18 +941,23 @@ fn check_series(lower: &[f64], z: f64) -> Result<()> {
     Ok(())
 }
 
+/// The k from which a series' term ratio is monotone: past the largest parameter.
+fn series_regime(upper: &[f64], lower: &[f64]) -> f64 {
+    upper
+        .iter()
+        .chain(lower)
+        .fold(0.0_f64, |m, v| m.max(v.abs()))
+        .ceil()
+        + 1.0
+}
+
 /// The generalised hypergeometric series Σₖ Πᵢ(uᵢ)ₖ / Πⱼ(lⱼ)ₖ · zᵏ/k! for |z| < 1 (with one more
 /// upper than lower parameter, as ₂F₁ and ₃F₂ have). Stops once past the largest parameter (so the
 /// term ratio is in its monotone regime) when the geometric bound on the tail is below
 /// [`SERIES_EPSILON`] of the sum, or when the series terminates.
 fn hypergeometric_series(upper: &[f64], lower: &[f64], z: f64) -> Result<f64> {
     check_series(lower, z)?;
-    let regime = upper
-        .iter()
-        .chain(lower)
-        .fold(0.0_f64, |m, v| m.max(v.abs()))
-        .ceil()
-        + 1.0;
+    let regime = series_regime(upper, lower);
     let (mut term, mut sum) = (1.0_f64, 1.0_f64);
     for k in 0..MAX_SERIES_TERMS {
         let kf = k as f64;
@@ -994,12 +999,7 @@ fn hypergeometric_series_at(upper: &[f64], lower: &[f64], zs: &[f64]) -> Result<
     for &z in zs {
         check_series(lower, z)?;
     }
-    let regime = upper
-        .iter()
-        .chain(lower)
-        .fold(0.0_f64, |m, v| m.max(v.abs()))
-        .ceil()
-        + 1.0;
+    let regime = series_regime(upper, lower);
     let n = zs.len();
     let mut terms = vec![1.0_f64; n];
     let mut sums = vec![1.0_f64; n];
