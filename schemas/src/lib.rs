@@ -287,9 +287,8 @@ impl CanonicalDecoder {
             reason: *e.0,
         };
         let i = fast::canonical_payload_index(body).map_err(corrupt)?;
-        if let Some(Some(ev)) = self.slots.get(i)
-            && fast::payload_union_index(&ev.payload) == i
-        {
+        // Slot i holds the last event of payload branch i (see `keep`).
+        if let Some(Some(_)) = self.slots.get(i) {
             if let Err(e) = fast::datum_into(body, self.slots[i].as_mut().expect("checked above")) {
                 // Half overwritten: not to be reused.
                 self.slots[i] = None;

@@ -1486,7 +1486,7 @@ impl IdSet {
 /// Event-id hashes, sorted (so the same set gives the same bytes). In the changelog (format 2)
 /// they are one byte string of 16 little-endian bytes each: postcard wrote a `u128` as a
 /// 19-byte varint, one byte at a time. Format 1 records (a sequence of `u128`) are still read.
-/// For people (JSON) they are a list of numbers.
+/// For people (JSON) they are a list of 32-digit hex strings (JSON numbers stop at 64 bits).
 mod id_set {
     use std::{cell::Cell, fmt};
 
@@ -1504,7 +1504,6 @@ mod id_set {
 
     pub fn serialize<S: Serializer>(ids: &IdSet, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            // JSON numbers stop at 64 bits.
             return s.collect_seq(ids.0.iter().map(|id| format!("{id:032x}")));
         }
         let mut bytes = Vec::with_capacity(ids.0.len() * 16);

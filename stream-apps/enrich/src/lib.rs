@@ -50,14 +50,14 @@ pub struct EnrichApp {
     decoder: CanonicalDecoder,
 }
 
-/// Mark `customer` of `tenant` changed (allocating only the first time in a batch).
-fn mark(dirty: &mut HashMap<String, HashSet<String>>, tenant: &str, customer: &str) {
-    let customers = match dirty.get_mut(tenant) {
-        Some(c) => c,
-        None => dirty.entry(tenant.to_owned()).or_default(),
+/// Mark `key` (a customer or a product) of `tenant` changed, allocating only the first time.
+fn mark(marked: &mut HashMap<String, HashSet<String>>, tenant: &str, key: &str) {
+    let keys = match marked.get_mut(tenant) {
+        Some(k) => k,
+        None => marked.entry(tenant.to_owned()).or_default(),
     };
-    if !customers.contains(customer) {
-        customers.insert(customer.to_owned());
+    if !keys.contains(key) {
+        keys.insert(key.to_owned());
     }
 }
 
@@ -109,16 +109,8 @@ impl EnrichApp {
             .map_err(|e| Poison::new(e.to_string()))?;
         let applied = self.core.apply(ev);
         if applied == Applied::Catalog {
-            if let Some(product) = Enrich::catalog_product(ev)
-                && !self
-                    .dirty_products
-                    .get(&ev.tenant_id)
-                    .is_some_and(|p| p.contains(product))
-            {
-                self.dirty_products
-                    .entry(ev.tenant_id.clone())
-                    .or_default()
-                    .insert(product.to_owned());
+            if let Some(product) = Enrich::catalog_product(ev) {
+                mark(&mut self.dirty_products, &ev.tenant_id, product);
             }
             if !self.dirty_shops.contains(&ev.tenant_id) {
                 self.dirty_shops.insert(ev.tenant_id.clone());
