@@ -6,11 +6,21 @@
 //! process owns the database file; redb locks it): partitions are spread round-robin over the
 //! group's live members and reassigned when one joins or leaves.
 //!
+//! Values of [`LARGE_VALUE_BYTES`] or more (raw webhook payloads, large state records) are not
+//! copied into redb's B-trees: the writer appends them to a sibling file, `<log file>.values`,
+//! syncs that file, and then commits the partition row, which holds the value's position, length
+//! and CRC-32. A row is committed only after its value is durable. The committed end of the values
+//! file is stored with the rows, and opening the log cuts off anything past it (the bytes of a
+//! group that was never acknowledged). A value whose bytes do not match their CRC is reported as a
+//! corrupt record.
+//!
 //! Retention and compaction settings of a topic are not enforced by this backend: it keeps every
 //! record (see docs/adr/0002-embedded-log-on-redb.md).
 
 use std::{
     collections::{BTreeMap, HashMap},
+    fs::File,
+    os::unix::fs::FileExt,
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex, RwLock,
@@ -36,8 +46,25 @@ use crate::{
 /// the recent end of each partition, which a small cache (then the OS page cache) serves.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
+/// Values this large or larger go to the values file instead of redb's pages. Canonical events
+/// (a few hundred bytes) stay in the B-trees, where consumers read them without a system call;
+/// raw payloads (kilobytes) are appended once, without redb copying them into pages, checksumming
+/// and writing those pages at commit.
+pub const LARGE_VALUE_BYTES: usize = 2048;
+
 const TOPICS: TableDefinition<&str, u32> = TableDefinition::new("topics");
 const OFFSETS: TableDefinition<&str, u64> = TableDefinition::new("offsets");
+/// Log-wide settings: [`VALUES_END`].
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The committed length of the values file.
+const VALUES_END: &str = "values_end";
+
+/// The file that holds the large values of the log in `path`.
+pub fn values_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".values");
+    PathBuf::from(name)
+}
 
 fn part_name(topic: &str, partition: u32) -> String {
     format!("log/{topic}/{partition}")
@@ -82,6 +109,8 @@ struct Group {
 
 struct Inner {
     db: Arc<Database>,
+    /// The large values, read with positional reads (the writer thread has its own handle).
+    values: File,
     path: PathBuf,
     topics: RwLock<HashMap<String, u32>>,
     writer: Mutex<Option<mpsc::Sender<WriteReq>>>,
@@ -128,14 +157,21 @@ impl EmbeddedLog {
         let db = Arc::new(db);
         let mut topics = HashMap::new();
         let mut next = HashMap::new();
+        let values_end;
         {
             let tx = db.begin_write().map_err(storage)?;
             {
                 tx.open_table(TOPICS).map_err(storage)?;
                 tx.open_table(OFFSETS).map_err(storage)?;
+                tx.open_table(META).map_err(storage)?;
             }
             tx.commit().map_err(storage)?;
             let rx = db.begin_read().map_err(storage)?;
+            values_end = rx
+                .open_table(META)
+                .and_then(|t| Ok(t.get(VALUES_END)?.map(|v| v.value())))
+                .map_err(storage)?
+                .unwrap_or(0);
             let t = rx.open_table(TOPICS).map_err(storage)?;
             for row in t.iter().map_err(storage)? {
                 let (name, parts) = row.map_err(storage)?;
@@ -149,17 +185,24 @@ impl EmbeddedLog {
                 topics.insert(name, parts);
             }
         }
+        let values = open_values(&path, values_end)?;
+        let writer_values = ValueFile {
+            file: values.try_clone().map_err(storage)?,
+            end: values_end,
+            staged: Vec::new(),
+        };
         let (tx, rx) = mpsc::channel();
         let (appended, _) = watch::channel(0u64);
         let writer_db = db.clone();
         let notify = appended.clone();
         let thread = std::thread::Builder::new()
             .name("mindset-log-writer".into())
-            .spawn(move || writer_loop(writer_db, rx, next, notify))
+            .spawn(move || writer_loop(writer_db, writer_values, rx, next, notify))
             .map_err(storage)?;
         Ok(EmbeddedLog {
             inner: Arc::new(Inner {
                 db,
+                values,
                 path,
                 topics: RwLock::new(topics),
                 writer: Mutex::new(Some(tx)),
@@ -301,14 +344,86 @@ fn last_offset(rx: &redb::ReadTransaction, topic: &str, partition: u32) -> Resul
     }
 }
 
+/// Open the values file of the log in `path` and cut it to its committed length `end`: bytes
+/// past it belong to a group commit that failed or was cut short, whose rows were never
+/// committed. A file shorter than `end` has lost acknowledged values, which is an error.
+fn open_values(path: &Path, end: u64) -> Result<File> {
+    let vpath = values_path(path);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&vpath)
+        .map_err(|e| LogError::Storage(format!("cannot open {}: {e}", vpath.display())))?;
+    let len = file.metadata().map_err(storage)?.len();
+    if len < end {
+        return Err(LogError::Storage(format!(
+            "{} holds {len} bytes but the log has committed {end}: values of acknowledged records are missing",
+            vpath.display()
+        )));
+    }
+    if len > end {
+        file.set_len(end).map_err(storage)?;
+        file.sync_all().map_err(storage)?;
+    }
+    Ok(file)
+}
+
+/// The writer's side of the values file: its committed end and the values staged for the group
+/// being written.
+struct ValueFile {
+    file: File,
+    end: u64,
+    staged: Vec<u8>,
+}
+
+impl ValueFile {
+    /// Stage `value` for this group; returns where it will be.
+    fn stage(&mut self, value: &[u8]) -> ValueRef {
+        let at = ValueRef {
+            pos: self.end + self.staged.len() as u64,
+            len: value.len() as u32,
+            crc: crc32fast::hash(value),
+        };
+        self.staged.extend_from_slice(value);
+        at
+    }
+
+    /// Write and sync what is staged; returns the new end, to be committed with the rows.
+    fn flush(&mut self) -> std::io::Result<Option<u64>> {
+        if self.staged.is_empty() {
+            return Ok(None);
+        }
+        self.file.write_all_at(&self.staged, self.end)?;
+        self.file.sync_data()?;
+        Ok(Some(self.end + self.staged.len() as u64))
+    }
+}
+
+/// Where a large value is in the values file.
+#[derive(Clone, Copy)]
+struct ValueRef {
+    pos: u64,
+    len: u32,
+    crc: u32,
+}
+
+const VALUE_REF_BYTES: usize = 16;
+
 // ---------------------------------------------------------------------------------------------
 // Record encoding inside a partition table value:
 // [timestamp i64][key len u32][key][header count u16]{[name len u16][name][value len u32][value]}[value]
+// A value in the values file sets the top bit of the key length, and the trailing value is
+// replaced by its reference: [position u64][length u32][CRC-32 u32].
 
-fn encode_record(r: &Record, out: &mut Vec<u8>) {
+const IN_VALUES_FILE: u32 = 1 << 31;
+
+fn encode_record(r: &Record, large: Option<ValueRef>, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&r.timestamp_ms.to_le_bytes());
-    out.extend_from_slice(&(r.key.len() as u32).to_le_bytes());
+    let flag = if large.is_some() { IN_VALUES_FILE } else { 0 };
+    out.extend_from_slice(&(r.key.len() as u32 | flag).to_le_bytes());
     out.extend_from_slice(&r.key);
     out.extend_from_slice(&(r.headers.len() as u16).to_le_bytes());
     for (k, v) in &r.headers {
@@ -317,18 +432,32 @@ fn encode_record(r: &Record, out: &mut Vec<u8>) {
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
         out.extend_from_slice(v);
     }
-    out.extend_from_slice(&r.value);
+    match large {
+        Some(at) => {
+            out.extend_from_slice(&at.pos.to_le_bytes());
+            out.extend_from_slice(&at.len.to_le_bytes());
+            out.extend_from_slice(&at.crc.to_le_bytes());
+        }
+        None => out.extend_from_slice(&r.value),
+    }
 }
 
-fn decode_record(topic: &str, partition: u32, offset: u64, b: &[u8]) -> Result<Message> {
+fn decode_record(
+    values: &File,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    b: &[u8],
+) -> Result<Message> {
     let mut m = Message::default();
-    decode_record_into(&mut m, topic, partition, offset, b)?;
+    decode_record_into(&mut m, values, topic, partition, offset, b)?;
     Ok(m)
 }
 
 /// [`decode_record`] over an existing message, reusing its strings and buffers.
 fn decode_record_into(
     m: &mut Message,
+    values: &File,
     topic: &str,
     partition: u32,
     offset: u64,
@@ -342,7 +471,9 @@ fn decode_record_into(
         Ok(s)
     };
     let ts = i64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
-    let klen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    let klen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
+    let in_values_file = klen & IN_VALUES_FILE != 0;
+    let klen = (klen & !IN_VALUES_FILE) as usize;
     m.key.clear();
     m.key.extend_from_slice(take(klen)?);
     let hn = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes")) as usize;
@@ -363,7 +494,28 @@ fn decode_record_into(
         }
     }
     m.value.clear();
-    m.value.extend_from_slice(&b[pos..]);
+    if in_values_file {
+        let r = b
+            .get(pos..)
+            .filter(|r| r.len() == VALUE_REF_BYTES)
+            .ok_or_else(bad)?;
+        let at = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(r[12..].try_into().expect("4 bytes"));
+        m.value.resize(len as usize, 0);
+        values.read_exact_at(&mut m.value, at).map_err(|e| {
+            LogError::Storage(format!(
+                "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the values file) cannot be read: {e}"
+            ))
+        })?;
+        if crc32fast::hash(&m.value) != crc {
+            return Err(LogError::Storage(format!(
+                "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the values file) fails its checksum"
+            )));
+        }
+    } else {
+        m.value.extend_from_slice(&b[pos..]);
+    }
     if m.topic != topic {
         m.topic.clear();
         m.topic.push_str(topic);
@@ -381,6 +533,7 @@ const MAX_GROUP_RECORDS: usize = 262_144;
 
 fn writer_loop(
     db: Arc<Database>,
+    mut values: ValueFile,
     rx: mpsc::Receiver<WriteReq>,
     mut next: HashMap<(String, u32), u64>,
     appended: watch::Sender<u64>,
@@ -398,7 +551,7 @@ fn writer_loop(
             }
         }
         let saved = next.clone();
-        match apply(&db, &mut next, &batch) {
+        match apply(&db, &mut values, &mut next, &batch) {
             Ok(results) => {
                 let wrote = results.iter().any(|r| matches!(r, Done::Appended(_)));
                 for (req, res) in batch.into_iter().zip(results) {
@@ -456,42 +609,63 @@ fn answer(req: WriteReq, res: Result<Done>) {
     }
 }
 
+type ApplyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One group commit: assign offsets, write and sync the large values, then insert every row and
+/// commit (fsync) the transaction.
 fn apply(
     db: &Database,
+    values: &mut ValueFile,
     next: &mut HashMap<(String, u32), u64>,
     batch: &[WriteReq],
-) -> std::result::Result<Vec<Done>, redb::Error> {
+) -> std::result::Result<Vec<Done>, ApplyError> {
+    // Assign partitions and offsets in input order, and stage the large values.
+    type Rows<'a> = BTreeMap<u32, Vec<(u64, &'a Record, Option<ValueRef>)>>;
+    values.staged.clear();
+    let mut appends: Vec<Option<(Rows, Vec<Delivered>)>> = Vec::with_capacity(batch.len());
+    for req in batch {
+        let WriteReq::Append {
+            topic,
+            partitions,
+            records,
+            ..
+        } = req
+        else {
+            appends.push(None);
+            continue;
+        };
+        let mut rows: Rows = BTreeMap::new();
+        let mut delivered = Vec::with_capacity(records.len());
+        for r in records.iter() {
+            let p = partition_for(&r.key, *partitions);
+            let slot = next.entry((topic.clone(), p)).or_insert(0);
+            let offset = *slot;
+            *slot += 1;
+            let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| values.stage(&r.value));
+            rows.entry(p).or_default().push((offset, r, large));
+            delivered.push(Delivered {
+                partition: p,
+                offset,
+            });
+        }
+        appends.push(Some((rows, delivered)));
+    }
+    // The values are durable before any row that points at them is committed.
+    let values_end = values.flush()?;
+
     let tx = db.begin_write()?;
     let mut results = Vec::with_capacity(batch.len());
     let mut buf = Vec::with_capacity(512);
-    for req in batch {
+    for (req, append) in batch.iter().zip(appends) {
         match req {
-            WriteReq::Append {
-                topic,
-                partitions,
-                records,
-                ..
-            } => {
-                // Assign partitions and offsets in input order, then write partition by partition.
-                let mut by_part: BTreeMap<u32, Vec<(u64, &Record)>> = BTreeMap::new();
-                let mut delivered = Vec::with_capacity(records.len());
-                for r in records.iter() {
-                    let p = partition_for(&r.key, *partitions);
-                    let slot = next.entry((topic.clone(), p)).or_insert(0);
-                    let offset = *slot;
-                    *slot += 1;
-                    by_part.entry(p).or_default().push((offset, r));
-                    delivered.push(Delivered {
-                        partition: p,
-                        offset,
-                    });
-                }
-                for (p, recs) in by_part {
+            WriteReq::Append { topic, .. } => {
+                let (rows, delivered) = append.expect("planned above");
+                for (p, recs) in rows {
                     let name = part_name(topic, p);
                     let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&name);
                     let mut t = tx.open_table(def)?;
-                    for (offset, r) in recs {
-                        encode_record(r, &mut buf);
+                    for (offset, r, large) in recs {
+                        encode_record(r, large, &mut buf);
                         t.insert(offset, buf.as_slice())?;
                     }
                 }
@@ -537,7 +711,13 @@ fn apply(
             }
         }
     }
+    if let Some(end) = values_end {
+        tx.open_table(META)?.insert(VALUES_END, end)?;
+    }
     tx.commit()?;
+    if let Some(end) = values_end {
+        values.end = end;
+    }
     Ok(results)
 }
 
@@ -751,6 +931,7 @@ impl EmbeddedConsumer {
             return Ok(filled);
         }
         let rx = self.log.inner.db.begin_read().map_err(storage)?;
+        let values = &self.log.inner.values;
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
         let n = keys.len();
         let start = self.next_start % n;
@@ -776,8 +957,8 @@ impl EmbeddedConsumer {
                 let (k, v) = row.map_err(storage)?;
                 let offset = k.value();
                 match out.get_mut(filled) {
-                    Some(m) => decode_record_into(m, topic, *p, offset, v.value())?,
-                    None => out.push(decode_record(topic, *p, offset, v.value())?),
+                    Some(m) => decode_record_into(m, values, topic, *p, offset, v.value())?,
+                    None => out.push(decode_record(values, topic, *p, offset, v.value())?),
                 }
                 filled += 1;
                 last = Some(offset);

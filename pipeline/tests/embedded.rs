@@ -9,7 +9,10 @@ use std::{
     time::Duration,
 };
 
-use mindset_pipeline::{Log, Record, embedded::EmbeddedLog};
+use mindset_pipeline::{
+    Log, Message, Record,
+    embedded::{EmbeddedLog, LARGE_VALUE_BYTES, values_path},
+};
 
 fn fresh() -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();
@@ -152,6 +155,142 @@ async fn unknown_topic_is_a_clear_error() {
     assert!(err.to_string().contains("mindset topics apply"), "{err}");
 }
 
+/// Records whose values straddle [`LARGE_VALUE_BYTES`], with distinct bytes.
+fn mixed_records(first: u64, n: u64) -> Vec<Record> {
+    (first..first + n)
+        .map(|i| {
+            let len = match i % 4 {
+                0 => LARGE_VALUE_BYTES - 1,
+                1 => LARGE_VALUE_BYTES,
+                2 => 20_000 + i as usize,
+                _ => 40,
+            };
+            let value: Vec<u8> = (0..len).map(|k| (i as usize * 31 + k) as u8).collect();
+            Record::new(format!("k{}", i % 13), value, i as i64).header("seq", i.to_le_bytes())
+        })
+        .collect()
+}
+
+async fn read_sorted(log: &Log, t: &mindset_topics::TopicSpec, n: usize) -> Vec<Message> {
+    let mut got = conformance::read_all(log, t, n).await;
+    got.sort_by_key(|m| m.timestamp_ms);
+    got
+}
+
+fn assert_same(got: &[Message], want: &[Record]) {
+    assert_eq!(got.len(), want.len());
+    for (m, r) in got.iter().zip(want) {
+        assert_eq!(
+            (&m.key, &m.headers, m.timestamp_ms),
+            (&r.key, &r.headers, r.timestamp_ms)
+        );
+        assert!(
+            m.value == r.value,
+            "value of record {} differs",
+            r.timestamp_ms
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_survive_a_reopen_and_an_unacknowledged_tail_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let t = conformance::topic("large", 3);
+    let first = mixed_records(0, 40);
+    {
+        let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+        log.ensure_topics(&[t]).await.unwrap();
+        let p = log.producer().unwrap();
+        p.send_batch(t, first[..25].to_vec()).await.unwrap();
+        p.send_batch(t, first[25..].to_vec()).await.unwrap();
+    }
+    // What a group commit cut short leaves behind: value bytes past the committed end.
+    let values = values_path(&path);
+    let committed = std::fs::metadata(&values).unwrap().len();
+    assert!(
+        committed >= 10 * 20_000,
+        "the large values are in the values file"
+    );
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&values)
+            .unwrap();
+        f.write_all(&vec![0xAB; 7_777]).unwrap();
+    }
+    let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+    assert_eq!(
+        std::fs::metadata(&values).unwrap().len(),
+        committed,
+        "the tail is cut"
+    );
+    let more = mixed_records(40, 20);
+    log.producer()
+        .unwrap()
+        .send_batch(t, more.clone())
+        .await
+        .unwrap();
+    let all: Vec<Record> = first.into_iter().chain(more).collect();
+    assert_same(&read_sorted(&log, t, all.len()).await, &all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_large_value_is_reported_not_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let t = conformance::topic("damaged", 1);
+    {
+        let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+        log.ensure_topics(&[t]).await.unwrap();
+        log.producer()
+            .unwrap()
+            .send_batch(t, mixed_records(2, 1))
+            .await
+            .unwrap();
+    }
+    let values = values_path(&path);
+    let mut bytes = std::fs::read(&values).unwrap();
+    bytes[1_000] ^= 0x01;
+    std::fs::write(&values, &bytes).unwrap();
+    let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+    let mut c = log.consumer("damaged", &[t]).unwrap();
+    let err = c.poll(10, Duration::from_secs(1)).await.unwrap_err();
+    assert!(err.to_string().contains("fails its checksum"), "{err}");
+    assert!(err.to_string().contains("@0"), "names the record: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_values_file_missing_acknowledged_bytes_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let t = conformance::topic("short", 1);
+    {
+        let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+        log.ensure_topics(&[t]).await.unwrap();
+        log.producer()
+            .unwrap()
+            .send_batch(t, mixed_records(2, 2))
+            .await
+            .unwrap();
+    }
+    let values = values_path(&path);
+    let len = std::fs::metadata(&values).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&values)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let err = EmbeddedLog::open(&path).err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("values of acknowledged records are missing"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_process_cannot_open_the_same_file() {
     let (d, _log) = fresh();
@@ -175,6 +314,16 @@ fn crash_topic() -> &'static mindset_topics::TopicSpec {
     }))
 }
 
+/// The value of crash record `seq`: its sequence number, and for every fifth record kilobytes
+/// more (a value the embedded log keeps in its values file).
+fn crash_value(seq: u64) -> Vec<u8> {
+    let mut v = seq.to_le_bytes().to_vec();
+    if seq % 5 == 0 {
+        v.extend((0..3_000u64).map(|k| (seq + k) as u8));
+    }
+    v
+}
+
 /// The child half of the crash tests (run by `kill_9_*` through the test binary itself).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run as a child process by the kill -9 tests"]
@@ -192,13 +341,7 @@ async fn crash_child() {
             let mut i: u64 = 0;
             loop {
                 let recs: Vec<Record> = (0..500)
-                    .map(|j| {
-                        Record::new(
-                            format!("k{}", (i + j) % 97),
-                            (i + j).to_le_bytes().to_vec(),
-                            0,
-                        )
-                    })
+                    .map(|j| Record::new(format!("k{}", (i + j) % 97), crash_value(i + j), 0))
                     .collect();
                 p.send_batch(t, recs).await.unwrap();
                 i += 500;
@@ -303,6 +446,10 @@ async fn kill_9_loses_no_acknowledged_record() {
         .iter()
         .map(|m| u64::from_le_bytes(m.value[..8].try_into().unwrap()))
         .collect();
+    for m in &msgs {
+        let seq = u64::from_le_bytes(m.value[..8].try_into().unwrap());
+        assert!(m.value == crash_value(seq), "record {seq} is whole");
+    }
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs.len() as u64, total, "no duplicates");

@@ -552,7 +552,18 @@ pub async fn poll_into_one_vector_returns_each_record_whole(log: Log) {
         .map(|i| {
             let mut r = Record::new(
                 format!("k{}", "x".repeat((i * 37 % 11) as usize)).into_bytes(),
-                vec![i as u8; (i * 53 % 97) as usize],
+                // Every tenth value is kilobytes long (the embedded log keeps those out of its
+                // B-trees), each with its own bytes.
+                {
+                    let len = if i % 10 == 3 {
+                        1_500 + (i * 131 % 5_000) as usize
+                    } else {
+                        (i * 53 % 97) as usize
+                    };
+                    (0..len)
+                        .map(|k| (i as usize * 7 + k) as u8)
+                        .collect::<Vec<u8>>()
+                },
                 1_700_000_000_000 + i as i64,
             );
             for h in 0..(i % 4) {
