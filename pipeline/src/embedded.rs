@@ -6,13 +6,18 @@
 //! process owns the database file; redb locks it): partitions are spread round-robin over the
 //! group's live members and reassigned when one joins or leaves.
 //!
-//! Values of [`LARGE_VALUE_BYTES`] or more (raw webhook payloads, large state records) are not
-//! copied into redb's B-trees: the writer appends them to a sibling file, `<log file>.values`,
-//! syncs that file, and then commits the partition row, which holds the value's position, length
-//! and CRC-32. A row is committed only after its value is durable. The committed end of the values
-//! file is stored with the rows, and opening the log cuts off anything past it (the bytes of a
-//! group that was never acknowledged). A value whose bytes do not match their CRC is reported as a
-//! corrupt record.
+//! **The journal.** Each group commit is first appended to a sibling file, `<log file>.journal`,
+//! as one CRC-checked frame holding every row of the group, and that file is synced: this one
+//! `fdatasync` is what makes an append durable. The rows are then committed to redb without an
+//! fsync of their own (`Durability::None`: visible to readers at once, kept in redb's write
+//! buffer). Every [`CHECKPOINT_INTERVAL`] or [`CHECKPOINT_BYTES`] of rows, and in any group that
+//! commits offsets, creates topics or resets a group, redb commits durably; each commit also
+//! records how far into the journal redb's state reaches. Opening the log replays the frames past
+//! the last durable commit into redb and cuts off a torn last frame (a group that was never
+//! acknowledged). Values of [`LARGE_VALUE_BYTES`] or more (raw webhook payloads, large state
+//! records) are not copied into redb's B-trees at all: their row points at their bytes in the
+//! journal (position, length, CRC-32), and a value that fails its CRC is reported as a corrupt
+//! record.
 //!
 //! Retention and compaction settings of a topic are not enforced by this backend: it keeps every
 //! record (see docs/adr/0002-embedded-log-on-redb.md).
@@ -46,23 +51,31 @@ use crate::{
 /// the recent end of each partition, which a small cache (then the OS page cache) serves.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
-/// Values this large or larger go to the values file instead of redb's pages. Canonical events
-/// (a few hundred bytes) stay in the B-trees, where consumers read them without a system call;
-/// raw payloads (kilobytes) are appended once, without redb copying them into pages, checksumming
-/// and writing those pages at commit.
+/// Values this large or larger stay in the journal, and their row in redb points at them.
+/// Canonical events (a few hundred bytes) are copied into the B-trees, where consumers read them
+/// without a system call; raw payloads (kilobytes) are written once, without redb copying them
+/// into pages, checksumming and writing those pages again.
 pub const LARGE_VALUE_BYTES: usize = 2048;
+
+/// The longest redb goes without a durable commit while appends arrive (bounding what opening
+/// the log after a crash replays from the journal).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rows written to redb since its last durable commit that force the next commit to be durable
+/// (bounding redb's write buffer).
+pub const CHECKPOINT_BYTES: usize = 16 << 20;
 
 const TOPICS: TableDefinition<&str, u32> = TableDefinition::new("topics");
 const OFFSETS: TableDefinition<&str, u64> = TableDefinition::new("offsets");
-/// Log-wide settings: [`VALUES_END`].
+/// Log-wide positions: [`JOURNAL_END`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// The committed length of the values file.
-const VALUES_END: &str = "values_end";
+/// How far into the journal the rows in redb reach.
+const JOURNAL_END: &str = "journal_end";
 
-/// The file that holds the large values of the log in `path`.
-pub fn values_path(path: &Path) -> PathBuf {
+/// The journal of the log in `path`.
+pub fn journal_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".values");
+    name.push(".journal");
     PathBuf::from(name)
 }
 
@@ -109,8 +122,11 @@ struct Group {
 
 struct Inner {
     db: Arc<Database>,
-    /// The large values, read with positional reads (the writer thread has its own handle).
-    values: File,
+    /// The journal, where readers find large values with positional reads (the writer thread
+    /// has its own handle).
+    journal: File,
+    /// Rows replayed from the journal when the log was opened.
+    recovered: u64,
     path: PathBuf,
     topics: RwLock<HashMap<String, u32>>,
     writer: Mutex<Option<mpsc::Sender<WriteReq>>>,
@@ -157,7 +173,6 @@ impl EmbeddedLog {
         let db = Arc::new(db);
         let mut topics = HashMap::new();
         let mut next = HashMap::new();
-        let values_end;
         {
             let tx = db.begin_write().map_err(storage)?;
             {
@@ -166,12 +181,10 @@ impl EmbeddedLog {
                 tx.open_table(META).map_err(storage)?;
             }
             tx.commit().map_err(storage)?;
+        }
+        let (journal, journal_end, recovered) = open_journal(&db, &path)?;
+        {
             let rx = db.begin_read().map_err(storage)?;
-            values_end = rx
-                .open_table(META)
-                .and_then(|t| Ok(t.get(VALUES_END)?.map(|v| v.value())))
-                .map_err(storage)?
-                .unwrap_or(0);
             let t = rx.open_table(TOPICS).map_err(storage)?;
             for row in t.iter().map_err(storage)? {
                 let (name, parts) = row.map_err(storage)?;
@@ -185,11 +198,14 @@ impl EmbeddedLog {
                 topics.insert(name, parts);
             }
         }
-        let values = open_values(&path, values_end)?;
-        let writer_values = ValueFile {
-            file: values.try_clone().map_err(storage)?,
-            end: values_end,
-            staged: Vec::new(),
+        let writer_journal = Journal {
+            file: journal.try_clone().map_err(storage)?,
+            end: journal_end,
+            frame: Vec::new(),
+            rows: Vec::new(),
+            failed: None,
+            unsynced_rows: 0,
+            last_checkpoint: Instant::now(),
         };
         let (tx, rx) = mpsc::channel();
         let (appended, _) = watch::channel(0u64);
@@ -197,12 +213,13 @@ impl EmbeddedLog {
         let notify = appended.clone();
         let thread = std::thread::Builder::new()
             .name("mindset-log-writer".into())
-            .spawn(move || writer_loop(writer_db, writer_values, rx, next, notify))
+            .spawn(move || writer_loop(writer_db, writer_journal, rx, next, notify))
             .map_err(storage)?;
         Ok(EmbeddedLog {
             inner: Arc::new(Inner {
                 db,
-                values,
+                journal,
+                recovered,
                 path,
                 topics: RwLock::new(topics),
                 writer: Mutex::new(Some(tx)),
@@ -216,6 +233,12 @@ impl EmbeddedLog {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many rows opening the log replayed from the journal (those of the groups committed
+    /// after redb's last durable commit: non-zero after a crash or `kill -9`).
+    pub fn recovered(&self) -> u64 {
+        self.inner.recovered
     }
 
     fn request<T>(
@@ -344,64 +367,230 @@ fn last_offset(rx: &redb::ReadTransaction, topic: &str, partition: u32) -> Resul
     }
 }
 
-/// Open the values file of the log in `path` and cut it to its committed length `end`: bytes
-/// past it belong to a group commit that failed or was cut short, whose rows were never
-/// committed. A file shorter than `end` has lost acknowledged values, which is an error.
-fn open_values(path: &Path, end: u64) -> Result<File> {
-    let vpath = values_path(path);
+/// Open the journal of the log in `path`, replay into redb the frames past the end its rows
+/// reach (groups committed after its last durable commit), and cut off a torn last frame.
+/// Returns the journal, its end, and how many rows were replayed. A journal shorter than redb's
+/// end has lost acknowledged records, which is an error.
+fn open_journal(db: &Database, path: &Path) -> Result<(File, u64, u64)> {
+    let jpath = journal_path(path);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&vpath)
-        .map_err(|e| LogError::Storage(format!("cannot open {}: {e}", vpath.display())))?;
+        .open(&jpath)
+        .map_err(|e| LogError::Storage(format!("cannot open {}: {e}", jpath.display())))?;
+    let durable_end = {
+        let rx = db.begin_read().map_err(storage)?;
+        let t = rx.open_table(META).map_err(storage)?;
+        t.get(JOURNAL_END)
+            .map_err(storage)?
+            .map_or(0, |v| v.value())
+    };
     let len = file.metadata().map_err(storage)?.len();
-    if len < end {
+    if len < durable_end {
         return Err(LogError::Storage(format!(
-            "{} holds {len} bytes but the log has committed {end}: values of acknowledged records are missing",
-            vpath.display()
+            "{} holds {len} bytes but the log has committed {durable_end}: acknowledged records are missing",
+            jpath.display()
         )));
     }
+    // Replay whole frames; the first that is short or fails its CRC ends the journal.
+    let mut end = durable_end;
+    let mut recovered = 0u64;
+    let mut header = [0u8; FRAME_HEADER];
+    let mut payload = Vec::new();
+    let tx = db.begin_write().map_err(storage)?;
+    while end + FRAME_HEADER as u64 <= len {
+        file.read_exact_at(&mut header, end).map_err(storage)?;
+        let (magic, plen, crc) = frame_header(&header);
+        if magic != FRAME_MAGIC || end + (FRAME_HEADER + plen) as u64 > len {
+            break;
+        }
+        payload.resize(plen, 0);
+        file.read_exact_at(&mut payload, end + FRAME_HEADER as u64)
+            .map_err(storage)?;
+        if crc32fast::hash(&payload) != crc {
+            break;
+        }
+        for entry in FrameEntries(&payload) {
+            let (topic, partition, offset, row) = entry.map_err(|e| {
+                LogError::Storage(format!(
+                    "{}: the frame at {end} passes its CRC but {e}",
+                    jpath.display()
+                ))
+            })?;
+            let name = part_name(topic, partition);
+            let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&name);
+            let mut t = tx.open_table(def).map_err(storage)?;
+            t.insert(offset, row).map_err(storage)?;
+            recovered += 1;
+        }
+        end += (FRAME_HEADER + plen) as u64;
+    }
+    tx.open_table(META)
+        .map_err(storage)?
+        .insert(JOURNAL_END, end)
+        .map_err(storage)?;
+    tx.commit().map_err(storage)?;
     if len > end {
         file.set_len(end).map_err(storage)?;
         file.sync_all().map_err(storage)?;
     }
-    Ok(file)
+    if recovered > 0 {
+        tracing::info!(
+            rows = recovered,
+            journal = %jpath.display(),
+            "replayed the groups committed after the last durable commit"
+        );
+    }
+    Ok((file, end, recovered))
 }
 
-/// The writer's side of the values file: its committed end and the values staged for the group
-/// being written.
-struct ValueFile {
+// A journal frame: [magic u32][payload length u32][CRC-32 of the payload u32][payload]. The
+// payload is a sequence of entries:
+//   row:   [1][topic length u16][topic][partition u32][offset u64][row length u32][row]
+//   value: [2][length u32][bytes]   (a large value; its row points at these bytes)
+const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"MSJ1");
+const FRAME_HEADER: usize = 12;
+const ENTRY_ROW: u8 = 1;
+const ENTRY_VALUE: u8 = 2;
+
+fn frame_header(h: &[u8; FRAME_HEADER]) -> (u32, usize, u32) {
+    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
+    (word(0), word(4) as usize, word(8))
+}
+
+/// The rows of a frame's payload: (topic, partition, offset, row).
+struct FrameEntries<'a>(&'a [u8]);
+
+impl<'a> Iterator for FrameEntries<'a> {
+    type Item = std::result::Result<(&'a str, u32, u64, &'a [u8]), &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        type Row<'b> = (&'b str, u32, u64, &'b [u8]);
+        fn take<'b>(b: &mut &'b [u8], n: usize) -> std::result::Result<&'b [u8], &'static str> {
+            if b.len() < n {
+                return Err("an entry runs past its end");
+            }
+            let (head, rest) = b.split_at(n);
+            *b = rest;
+            Ok(head)
+        }
+        fn u32_of(b: &[u8]) -> u32 {
+            u32::from_le_bytes(b.try_into().expect("4 bytes"))
+        }
+        /// The next entry: a row, or `None` for a value.
+        fn entry<'b>(b: &mut &'b [u8]) -> std::result::Result<Option<Row<'b>>, &'static str> {
+            match take(b, 1)?[0] {
+                ENTRY_VALUE => {
+                    let len = u32_of(take(b, 4)?) as usize;
+                    take(b, len)?;
+                    Ok(None)
+                }
+                ENTRY_ROW => {
+                    let tlen = u16::from_le_bytes(take(b, 2)?.try_into().expect("2 bytes"));
+                    let topic = std::str::from_utf8(take(b, tlen as usize)?)
+                        .map_err(|_| "a topic is not UTF-8")?;
+                    let partition = u32_of(take(b, 4)?);
+                    let offset = u64::from_le_bytes(take(b, 8)?.try_into().expect("8 bytes"));
+                    let rlen = u32_of(take(b, 4)?) as usize;
+                    Ok(Some((topic, partition, offset, take(b, rlen)?)))
+                }
+                _ => Err("an entry has an unknown kind"),
+            }
+        }
+        while !self.0.is_empty() {
+            match entry(&mut self.0) {
+                Ok(Some(r)) => return Some(Ok(r)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.0 = &[];
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The writer's side of the journal: its end, the frame of the group being written, and when
+/// redb last committed durably.
+struct Journal {
     file: File,
     end: u64,
-    staged: Vec<u8>,
+    frame: Vec<u8>,
+    /// The group's rows: (topic, partition, offset, where the row is in `frame`).
+    rows: Vec<(Arc<str>, u32, u64, std::ops::Range<usize>)>,
+    /// Set when a frame could not be taken back after its group failed: the journal then holds a
+    /// group that was refused, so nothing more is written until the log is reopened.
+    failed: Option<String>,
+    unsynced_rows: usize,
+    last_checkpoint: Instant,
 }
 
-impl ValueFile {
-    /// Stage `value` for this group; returns where it will be.
-    fn stage(&mut self, value: &[u8]) -> ValueRef {
+impl Journal {
+    fn begin(&mut self) {
+        self.frame.clear();
+        self.frame.resize(FRAME_HEADER, 0);
+        self.rows.clear();
+    }
+
+    /// Add a large value to the frame; returns where it will be in the journal.
+    fn value(&mut self, value: &[u8]) -> ValueRef {
+        self.frame.push(ENTRY_VALUE);
+        self.frame
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
         let at = ValueRef {
-            pos: self.end + self.staged.len() as u64,
+            pos: self.end + self.frame.len() as u64,
             len: value.len() as u32,
             crc: crc32fast::hash(value),
         };
-        self.staged.extend_from_slice(value);
+        self.frame.extend_from_slice(value);
         at
     }
 
-    /// Write and sync what is staged; returns the new end, to be committed with the rows.
-    fn flush(&mut self) -> std::io::Result<Option<u64>> {
-        if self.staged.is_empty() {
+    /// Add the row of `r` at `offset` of `topic`/`partition` to the frame.
+    fn row(
+        &mut self,
+        topic: &Arc<str>,
+        partition: u32,
+        offset: u64,
+        r: &Record,
+        large: Option<ValueRef>,
+    ) {
+        let f = &mut self.frame;
+        f.push(ENTRY_ROW);
+        f.extend_from_slice(&(topic.len() as u16).to_le_bytes());
+        f.extend_from_slice(topic.as_bytes());
+        f.extend_from_slice(&partition.to_le_bytes());
+        f.extend_from_slice(&offset.to_le_bytes());
+        let len_at = f.len();
+        f.extend_from_slice(&[0; 4]);
+        let start = f.len();
+        encode_record(r, large, f);
+        let len = (f.len() - start) as u32;
+        f[len_at..start].copy_from_slice(&len.to_le_bytes());
+        self.rows
+            .push((topic.clone(), partition, offset, start..f.len()));
+    }
+
+    /// Write and sync the frame, if it holds anything; returns the journal's new end.
+    fn write(&mut self) -> std::io::Result<Option<u64>> {
+        if self.frame.len() == FRAME_HEADER {
             return Ok(None);
         }
-        self.file.write_all_at(&self.staged, self.end)?;
+        let plen = (self.frame.len() - FRAME_HEADER) as u32;
+        let crc = crc32fast::hash(&self.frame[FRAME_HEADER..]);
+        self.frame[..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+        self.frame[4..8].copy_from_slice(&plen.to_le_bytes());
+        self.frame[8..12].copy_from_slice(&crc.to_le_bytes());
+        self.file.write_all_at(&self.frame, self.end)?;
         self.file.sync_data()?;
-        Ok(Some(self.end + self.staged.len() as u64))
+        Ok(Some(self.end + self.frame.len() as u64))
     }
 }
 
-/// Where a large value is in the values file.
+/// Where a large value is in the journal.
 #[derive(Clone, Copy)]
 struct ValueRef {
     pos: u64,
@@ -414,15 +603,15 @@ const VALUE_REF_BYTES: usize = 16;
 // ---------------------------------------------------------------------------------------------
 // Record encoding inside a partition table value:
 // [timestamp i64][key len u32][key][header count u16]{[name len u16][name][value len u32][value]}[value]
-// A value in the values file sets the top bit of the key length, and the trailing value is
+// A value kept in the journal sets the top bit of the key length, and the trailing value is
 // replaced by its reference: [position u64][length u32][CRC-32 u32].
 
-const IN_VALUES_FILE: u32 = 1 << 31;
+const IN_JOURNAL: u32 = 1 << 31;
 
+/// Append the row of `r` to `out`.
 fn encode_record(r: &Record, large: Option<ValueRef>, out: &mut Vec<u8>) {
-    out.clear();
     out.extend_from_slice(&r.timestamp_ms.to_le_bytes());
-    let flag = if large.is_some() { IN_VALUES_FILE } else { 0 };
+    let flag = if large.is_some() { IN_JOURNAL } else { 0 };
     out.extend_from_slice(&(r.key.len() as u32 | flag).to_le_bytes());
     out.extend_from_slice(&r.key);
     out.extend_from_slice(&(r.headers.len() as u16).to_le_bytes());
@@ -443,21 +632,21 @@ fn encode_record(r: &Record, large: Option<ValueRef>, out: &mut Vec<u8>) {
 }
 
 fn decode_record(
-    values: &File,
+    journal: &File,
     topic: &str,
     partition: u32,
     offset: u64,
     b: &[u8],
 ) -> Result<Message> {
     let mut m = Message::default();
-    decode_record_into(&mut m, values, topic, partition, offset, b)?;
+    decode_record_into(&mut m, journal, topic, partition, offset, b)?;
     Ok(m)
 }
 
 /// [`decode_record`] over an existing message, reusing its strings and buffers.
 fn decode_record_into(
     m: &mut Message,
-    values: &File,
+    journal: &File,
     topic: &str,
     partition: u32,
     offset: u64,
@@ -472,8 +661,8 @@ fn decode_record_into(
     };
     let ts = i64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
     let klen = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
-    let in_values_file = klen & IN_VALUES_FILE != 0;
-    let klen = (klen & !IN_VALUES_FILE) as usize;
+    let in_journal = klen & IN_JOURNAL != 0;
+    let klen = (klen & !IN_JOURNAL) as usize;
     m.key.clear();
     m.key.extend_from_slice(take(klen)?);
     let hn = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes")) as usize;
@@ -494,7 +683,7 @@ fn decode_record_into(
         }
     }
     m.value.clear();
-    if in_values_file {
+    if in_journal {
         let r = b
             .get(pos..)
             .filter(|r| r.len() == VALUE_REF_BYTES)
@@ -503,14 +692,14 @@ fn decode_record_into(
         let len = u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(r[12..].try_into().expect("4 bytes"));
         m.value.resize(len as usize, 0);
-        values.read_exact_at(&mut m.value, at).map_err(|e| {
+        journal.read_exact_at(&mut m.value, at).map_err(|e| {
             LogError::Storage(format!(
-                "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the values file) cannot be read: {e}"
+                "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the journal) cannot be read: {e}"
             ))
         })?;
         if crc32fast::hash(&m.value) != crc {
             return Err(LogError::Storage(format!(
-                "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the values file) fails its checksum"
+                "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the journal) fails its checksum"
             )));
         }
     } else {
@@ -533,7 +722,7 @@ const MAX_GROUP_RECORDS: usize = 262_144;
 
 fn writer_loop(
     db: Arc<Database>,
-    mut values: ValueFile,
+    mut journal: Journal,
     rx: mpsc::Receiver<WriteReq>,
     mut next: HashMap<(String, u32), u64>,
     appended: watch::Sender<u64>,
@@ -550,8 +739,14 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        if let Some(why) = &journal.failed {
+            for req in batch {
+                answer(req, Err(LogError::Storage(why.clone())));
+            }
+            continue;
+        }
         let saved = next.clone();
-        match apply(&db, &mut values, &mut next, &batch) {
+        match apply(&db, &mut journal, &mut next, &batch) {
             Ok(results) => {
                 let wrote = results.iter().any(|r| matches!(r, Done::Appended(_)));
                 for (req, res) in batch.into_iter().zip(results) {
@@ -564,10 +759,31 @@ fn writer_loop(
             Err(e) => {
                 next = saved;
                 let msg = e.to_string();
+                // Take the group's frame back out of the journal, if it was written: its
+                // records were refused, so a replay must not bring them back.
+                if let Err(cut) = journal
+                    .file
+                    .set_len(journal.end)
+                    .and_then(|_| journal.file.sync_all())
+                {
+                    journal.failed = Some(format!(
+                        "the log stopped writing after a failed group commit ({msg}) could not be taken back out of the journal ({cut}); reopen it"
+                    ));
+                }
                 for req in batch {
                     answer(req, Err(LogError::Storage(msg.clone())));
                 }
             }
+        }
+    }
+    // Closing: one durable commit, so that the next open has nothing to replay.
+    if journal.failed.is_none() && journal.unsynced_rows > 0 {
+        let durable: std::result::Result<(), redb::Error> = db
+            .begin_write()
+            .map_err(Into::into)
+            .and_then(|tx| tx.commit().map_err(Into::into));
+        if let Err(e) = durable {
+            tracing::warn!(error = %e, "the log's closing commit failed; the next open replays the journal");
         }
     }
 }
@@ -611,18 +827,19 @@ fn answer(req: WriteReq, res: Result<Done>) {
 
 type ApplyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One group commit: assign offsets, write and sync the large values, then insert every row and
-/// commit (fsync) the transaction.
+/// One group commit: assign offsets, write the group's frame to the journal and sync it, then
+/// insert every row into redb and commit (durably when a checkpoint is due or the group holds
+/// more than appends).
 fn apply(
     db: &Database,
-    values: &mut ValueFile,
+    journal: &mut Journal,
     next: &mut HashMap<(String, u32), u64>,
     batch: &[WriteReq],
 ) -> std::result::Result<Vec<Done>, ApplyError> {
-    // Assign partitions and offsets in input order, and stage the large values.
-    type Rows<'a> = BTreeMap<u32, Vec<(u64, &'a Record, Option<ValueRef>)>>;
-    values.staged.clear();
-    let mut appends: Vec<Option<(Rows, Vec<Delivered>)>> = Vec::with_capacity(batch.len());
+    // Assign partitions and offsets in input order, and build the frame.
+    journal.begin();
+    let mut appends: Vec<Option<Vec<Delivered>>> = Vec::with_capacity(batch.len());
+    let mut only_appends = true;
     for req in batch {
         let WriteReq::Append {
             topic,
@@ -631,45 +848,59 @@ fn apply(
             ..
         } = req
         else {
+            only_appends = false;
             appends.push(None);
             continue;
         };
-        let mut rows: Rows = BTreeMap::new();
+        let topic_name: Arc<str> = Arc::from(topic.as_str());
         let mut delivered = Vec::with_capacity(records.len());
         for r in records.iter() {
             let p = partition_for(&r.key, *partitions);
             let slot = next.entry((topic.clone(), p)).or_insert(0);
             let offset = *slot;
             *slot += 1;
-            let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| values.stage(&r.value));
-            rows.entry(p).or_default().push((offset, r, large));
+            let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| journal.value(&r.value));
+            journal.row(&topic_name, p, offset, r, large);
             delivered.push(Delivered {
                 partition: p,
                 offset,
             });
         }
-        appends.push(Some((rows, delivered)));
+        appends.push(Some(delivered));
     }
-    // The values are durable before any row that points at them is committed.
-    let values_end = values.flush()?;
+    // This sync is what makes the appends durable.
+    let journal_end = journal.write()?;
 
-    let tx = db.begin_write()?;
+    let mut tx = db.begin_write()?;
+    let row_bytes: usize = journal.rows.iter().map(|(.., r)| r.len()).sum();
+    let durable = !only_appends
+        || journal.unsynced_rows + row_bytes >= CHECKPOINT_BYTES
+        || journal.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
+    if !durable {
+        tx.set_durability(redb::Durability::None)?;
+    }
+    // Rows partition by partition (the frame holds them in input order).
+    journal
+        .rows
+        .sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    let mut i = 0;
+    while i < journal.rows.len() {
+        let (topic, p) = (&journal.rows[i].0, journal.rows[i].1);
+        let name = part_name(topic, p);
+        let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&name);
+        let mut t = tx.open_table(def)?;
+        while let Some((tp, pp, offset, row)) = journal.rows.get(i)
+            && (tp, *pp) == (topic, p)
+        {
+            t.insert(*offset, &journal.frame[row.clone()])?;
+            i += 1;
+        }
+    }
     let mut results = Vec::with_capacity(batch.len());
-    let mut buf = Vec::with_capacity(512);
-    for (req, append) in batch.iter().zip(appends) {
+    for (req, delivered) in batch.iter().zip(appends) {
         match req {
-            WriteReq::Append { topic, .. } => {
-                let (rows, delivered) = append.expect("planned above");
-                for (p, recs) in rows {
-                    let name = part_name(topic, p);
-                    let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&name);
-                    let mut t = tx.open_table(def)?;
-                    for (offset, r, large) in recs {
-                        encode_record(r, large, &mut buf);
-                        t.insert(offset, buf.as_slice())?;
-                    }
-                }
-                results.push(Done::Appended(delivered));
+            WriteReq::Append { .. } => {
+                results.push(Done::Appended(delivered.expect("assigned above")));
             }
             WriteReq::Commit {
                 group, positions, ..
@@ -711,12 +942,18 @@ fn apply(
             }
         }
     }
-    if let Some(end) = values_end {
-        tx.open_table(META)?.insert(VALUES_END, end)?;
+    if let Some(end) = journal_end {
+        tx.open_table(META)?.insert(JOURNAL_END, end)?;
     }
     tx.commit()?;
-    if let Some(end) = values_end {
-        values.end = end;
+    if let Some(end) = journal_end {
+        journal.end = end;
+    }
+    if durable {
+        journal.unsynced_rows = 0;
+        journal.last_checkpoint = Instant::now();
+    } else {
+        journal.unsynced_rows += row_bytes;
     }
     Ok(results)
 }
@@ -931,7 +1168,7 @@ impl EmbeddedConsumer {
             return Ok(filled);
         }
         let rx = self.log.inner.db.begin_read().map_err(storage)?;
-        let values = &self.log.inner.values;
+        let journal = &self.log.inner.journal;
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
         let n = keys.len();
         let start = self.next_start % n;
@@ -957,8 +1194,8 @@ impl EmbeddedConsumer {
                 let (k, v) = row.map_err(storage)?;
                 let offset = k.value();
                 match out.get_mut(filled) {
-                    Some(m) => decode_record_into(m, values, topic, *p, offset, v.value())?,
-                    None => out.push(decode_record(values, topic, *p, offset, v.value())?),
+                    Some(m) => decode_record_into(m, journal, topic, *p, offset, v.value())?,
+                    None => out.push(decode_record(journal, topic, *p, offset, v.value())?),
                 }
                 filled += 1;
                 last = Some(offset);

@@ -11,7 +11,7 @@ use std::{
 
 use mindset_pipeline::{
     Log, Message, Record,
-    embedded::{EmbeddedLog, LARGE_VALUE_BYTES, values_path},
+    embedded::{EmbeddedLog, LARGE_VALUE_BYTES, journal_path},
 };
 
 fn fresh() -> (tempfile::TempDir, Log) {
@@ -193,7 +193,7 @@ fn assert_same(got: &[Message], want: &[Record]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_values_survive_a_reopen_and_an_unacknowledged_tail_is_cut() {
+async fn large_values_survive_a_reopen_and_a_torn_journal_tail_is_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.redb");
     let t = conformance::topic("large", 3);
@@ -205,35 +205,88 @@ async fn large_values_survive_a_reopen_and_an_unacknowledged_tail_is_cut() {
         p.send_batch(t, first[..25].to_vec()).await.unwrap();
         p.send_batch(t, first[25..].to_vec()).await.unwrap();
     }
-    // What a group commit cut short leaves behind: value bytes past the committed end.
-    let values = values_path(&path);
-    let committed = std::fs::metadata(&values).unwrap().len();
+    let journal = journal_path(&path);
+    let written = std::fs::read(&journal).unwrap();
     assert!(
-        committed >= 10 * 20_000,
-        "the large values are in the values file"
+        written.len() >= 10 * 20_000,
+        "the large values are in the journal"
     );
+    let frame_len = 12 + u32::from_le_bytes(written[4..8].try_into().unwrap()) as usize;
+    // What a crash leaves behind a group it never acknowledged: the first part of a frame, or a
+    // whole frame whose bytes did not all reach the disk (it fails its CRC).
+    let mut damaged_copy = written[..frame_len].to_vec();
+    damaged_copy[frame_len / 2] ^= 0x40;
+    let mut all = first;
+    for (round, tail) in [written[..frame_len / 2].to_vec(), damaged_copy]
+        .into_iter()
+        .enumerate()
     {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&values)
+        let before = std::fs::metadata(&journal).unwrap().len();
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&journal)
+                .unwrap();
+            f.write_all(&tail).unwrap();
+        }
+        let opened = EmbeddedLog::open(&path).unwrap();
+        assert_eq!(opened.recovered(), 0, "a torn frame is not replayed");
+        assert_eq!(
+            std::fs::metadata(&journal).unwrap().len(),
+            before,
+            "the tail is cut"
+        );
+        let log = Log::Embedded(opened);
+        let more = mixed_records(40 + 20 * round as u64, 20);
+        log.producer()
+            .unwrap()
+            .send_batch(t, more.clone())
+            .await
             .unwrap();
-        f.write_all(&vec![0xAB; 7_777]).unwrap();
+        all.extend(more);
+        assert_same(&read_sorted(&log, t, all.len()).await, &all);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_image_replays_the_groups_redb_had_not_made_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let t = conformance::topic("replay", 4);
     let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+    log.ensure_topics(&[t]).await.unwrap();
+    let records = mixed_records(0, 300);
+    let p = log.producer().unwrap();
+    for chunk in records.chunks(30) {
+        p.send_batch(t, chunk.to_vec()).await.unwrap();
+    }
+    // Every batch is acknowledged, so it is in the journal; the files as they are now are what a
+    // `kill -9` would leave (redb's last durable commit came with the topics).
+    let image = tempfile::tempdir().unwrap();
+    let copy = image.path().join("log.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::copy(journal_path(&path), journal_path(&copy)).unwrap();
+    drop(p);
+    drop(log);
+    let opened = EmbeddedLog::open(&copy).unwrap();
     assert_eq!(
-        std::fs::metadata(&values).unwrap().len(),
-        committed,
-        "the tail is cut"
+        opened.recovered(),
+        300,
+        "every row after the topics came from the journal"
     );
-    let more = mixed_records(40, 20);
-    log.producer()
+    let log = Log::Embedded(opened);
+    assert_same(&read_sorted(&log, t, records.len()).await, &records);
+    // Offsets continue after the replayed rows.
+    let d = log
+        .producer()
         .unwrap()
-        .send_batch(t, more.clone())
+        .send(t, Record::new("k1", "after", 10_000))
         .await
         .unwrap();
-    let all: Vec<Record> = first.into_iter().chain(more).collect();
-    assert_same(&read_sorted(&log, t, all.len()).await, &all);
+    let ends = log.end_offsets(t).await.unwrap();
+    assert_eq!(d.offset + 1, ends[d.partition as usize]);
+    assert_eq!(ends.iter().sum::<u64>(), 301);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,10 +303,10 @@ async fn a_damaged_large_value_is_reported_not_returned() {
             .await
             .unwrap();
     }
-    let values = values_path(&path);
-    let mut bytes = std::fs::read(&values).unwrap();
+    let journal = journal_path(&path);
+    let mut bytes = std::fs::read(&journal).unwrap();
     bytes[1_000] ^= 0x01;
-    std::fs::write(&values, &bytes).unwrap();
+    std::fs::write(&journal, &bytes).unwrap();
     let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
     let mut c = log.consumer("damaged", &[t]).unwrap();
     let err = c.poll(10, Duration::from_secs(1)).await.unwrap_err();
@@ -262,7 +315,7 @@ async fn a_damaged_large_value_is_reported_not_returned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_values_file_missing_acknowledged_bytes_is_refused_at_open() {
+async fn a_journal_missing_acknowledged_bytes_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.redb");
     let t = conformance::topic("short", 1);
@@ -275,18 +328,17 @@ async fn a_values_file_missing_acknowledged_bytes_is_refused_at_open() {
             .await
             .unwrap();
     }
-    let values = values_path(&path);
-    let len = std::fs::metadata(&values).unwrap().len();
+    let journal = journal_path(&path);
+    let len = std::fs::metadata(&journal).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
-        .open(&values)
+        .open(&journal)
         .unwrap()
         .set_len(len - 1)
         .unwrap();
     let err = EmbeddedLog::open(&path).err().expect("refused");
     assert!(
-        err.to_string()
-            .contains("values of acknowledged records are missing"),
+        err.to_string().contains("acknowledged records are missing"),
         "{err}"
     );
 }
@@ -315,7 +367,7 @@ fn crash_topic() -> &'static mindset_topics::TopicSpec {
 }
 
 /// The value of crash record `seq`: its sequence number, and for every fifth record kilobytes
-/// more (a value the embedded log keeps in its values file).
+/// more (a value the embedded log keeps in its journal, not in redb).
 fn crash_value(seq: u64) -> Vec<u8> {
     let mut v = seq.to_le_bytes().to_vec();
     if seq % 5 == 0 {
@@ -433,7 +485,12 @@ async fn kill_9_loses_no_acknowledged_record() {
         .parse()
         .unwrap();
 
-    let log = Log::Embedded(EmbeddedLog::open(dir.path().join("log.redb")).unwrap());
+    let opened = EmbeddedLog::open(dir.path().join("log.redb")).unwrap();
+    assert!(
+        opened.recovered() > 0,
+        "the groups after redb's last durable commit came back from the journal"
+    );
+    let log = Log::Embedded(opened);
     let t = crash_topic();
     let total: u64 = log.end_offsets(t).await.unwrap().iter().sum();
     assert!(

@@ -16,8 +16,6 @@ use anyhow::Result;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 /// One request to send: path, headers, body, and what a successful answer's body contains.
 pub struct Prepared {
@@ -36,43 +34,106 @@ pub struct Seen {
 
 /// Send requests (taken in turn from `next`) over one keep-alive connection until none are
 /// left or `deadline` passes.
+///
+/// The client writes HTTP/1.1 itself (the request head rendered into a reused buffer, then head
+/// and body in one `writev`) and reads each answer by its `Content-Length`: it shares the two
+/// cores with the server, so every microsecond it spends is one the server does not get. The
+/// hyper client this replaced took 13–17 µs per request; this one takes a few.
 async fn connection(
     addr: SocketAddr,
     work: Arc<Vec<Prepared>>,
     next: Arc<AtomicUsize>,
     deadline: Instant,
 ) -> Result<Seen> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
+    use std::io::IoSlice;
+    use std::io::Write as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
     let mut seen = Seen::default();
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= work.len() || Instant::now() >= deadline {
             return Ok(seen);
         }
         let p = &work[i];
-        let mut req = hyper::Request::post(&p.path).header("host", "127.0.0.1");
+        head.clear();
+        write!(head, "POST {} HTTP/1.1\r\nhost: 127.0.0.1\r\n", p.path)?;
         for (k, v) in &p.headers {
-            req = req.header(*k, v);
+            write!(head, "{k}: {v}\r\n")?;
         }
-        let req = req.body(Full::new(p.body.clone()))?;
+        write!(head, "content-length: {}\r\n\r\n", p.body.len())?;
         let t = Instant::now();
-        sender.ready().await?;
-        let res = sender.send_request(req).await?;
-        let status = res.status();
-        let body = res.into_body().collect().await?.to_bytes();
+        let (mut h, mut b) = (&head[..], &p.body[..]);
+        while !h.is_empty() || !b.is_empty() {
+            let n = stream
+                .write_vectored(&[IoSlice::new(h), IoSlice::new(b)])
+                .await?;
+            anyhow::ensure!(n > 0, "the server closed the connection");
+            let from_head = n.min(h.len());
+            h = &h[from_head..];
+            b = &b[n - from_head..];
+        }
+        let (status, body) = read_response(&mut stream, &mut buf).await?;
         seen.latencies_us
             .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-        if status != hyper::StatusCode::OK
+        let body = &buf[body];
+        if status != 200
             || !body
                 .windows(p.ok_contains.len())
                 .any(|w| w == p.ok_contains)
         {
             seen.failures
-                .push(format!("{status} {}", String::from_utf8_lossy(&body)));
+                .push(format!("{status} {}", String::from_utf8_lossy(body)));
+        }
+    }
+
+    /// Read one answer into `buf`; returns its status and where its body is in `buf`.
+    async fn read_response(
+        stream: &mut tokio::net::TcpStream,
+        buf: &mut Vec<u8>,
+    ) -> Result<(u16, std::ops::Range<usize>)> {
+        let mut filled = 0;
+        loop {
+            if filled == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            let n = stream.read(&mut buf[filled..]).await?;
+            anyhow::ensure!(n > 0, "the server closed the connection mid-answer");
+            filled += n;
+            let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = std::str::from_utf8(&buf[..end])?;
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("not an HTTP/1.1 answer: {head:?}"))?;
+            let len: usize = head
+                .split("\r\n")
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .ok_or_else(|| anyhow::anyhow!("an answer without Content-Length: {head:?}"))?;
+            let body = end + 4..end + 4 + len;
+            if buf.len() < body.end {
+                buf.resize(body.end, 0);
+            }
+            while filled < body.end {
+                let n = stream.read(&mut buf[filled..]).await?;
+                anyhow::ensure!(n > 0, "the server closed the connection mid-answer");
+                filled += n;
+            }
+            anyhow::ensure!(
+                filled == body.end,
+                "bytes after the answer to a single request"
+            );
+            return Ok((status, body));
         }
     }
 }
