@@ -57,13 +57,34 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// into pages, checksumming and writing those pages again.
 pub const LARGE_VALUE_BYTES: usize = 2048;
 
-/// The longest redb goes without a durable commit while appends arrive (bounding what opening
-/// the log after a crash replays from the journal).
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest redb goes without a durable commit while appends arrive (a checkpoint: what
+/// opening the log after a crash replays from the journal starts there). A checkpoint writes
+/// every page changed since the last one and stalls the writer meanwhile, so they are kept small.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Rows written to redb since its last durable commit that force the next commit to be durable
-/// (bounding redb's write buffer).
-pub const CHECKPOINT_BYTES: usize = 16 << 20;
+/// Rows written to redb since its last durable commit that make the next commit a checkpoint.
+pub const CHECKPOINT_BYTES: usize = 2 << 20;
+
+/// How an embedded log keeps its pages and checkpoints.
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// redb's page cache (read cache and write buffer together); [`DEFAULT_CACHE_BYTES`].
+    pub cache_bytes: usize,
+    /// [`CHECKPOINT_INTERVAL`].
+    pub checkpoint_interval: Duration,
+    /// [`CHECKPOINT_BYTES`].
+    pub checkpoint_bytes: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            checkpoint_interval: CHECKPOINT_INTERVAL,
+            checkpoint_bytes: CHECKPOINT_BYTES,
+        }
+    }
+}
 
 const TOPICS: TableDefinition<&str, u32> = TableDefinition::new("topics");
 const OFFSETS: TableDefinition<&str, u64> = TableDefinition::new("offsets");
@@ -112,6 +133,8 @@ enum WriteReq {
         topics: Vec<(String, u32)>,
         ack: oneshot::Sender<Result<()>>,
     },
+    /// Commit the acknowledged rows readers do not see yet.
+    Flush { ack: oneshot::Sender<Result<()>> },
 }
 
 struct Group {
@@ -156,12 +179,24 @@ impl EmbeddedLog {
     /// Open (or create) the log in the file `path`, with a page cache of
     /// [`DEFAULT_CACHE_BYTES`].
     pub fn open(path: impl AsRef<Path>) -> Result<EmbeddedLog> {
-        EmbeddedLog::open_with_cache(path, DEFAULT_CACHE_BYTES)
+        EmbeddedLog::open_with(path, EmbeddedOptions::default())
     }
 
     /// Open (or create) the log in the file `path`, keeping at most `cache_bytes` of its pages
     /// in memory (read cache and write buffer together).
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<EmbeddedLog> {
+        EmbeddedLog::open_with(
+            path,
+            EmbeddedOptions {
+                cache_bytes,
+                ..EmbeddedOptions::default()
+            },
+        )
+    }
+
+    /// Open (or create) the log in the file `path` with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<EmbeddedLog> {
+        let cache_bytes = options.cache_bytes;
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(storage)?;
@@ -206,6 +241,8 @@ impl EmbeddedLog {
             failed: None,
             unsynced_rows: 0,
             last_checkpoint: Instant::now(),
+            checkpoint_interval: options.checkpoint_interval,
+            checkpoint_bytes: options.checkpoint_bytes,
         };
         let (tx, rx) = mpsc::channel();
         let (appended, _) = watch::channel(0u64);
@@ -310,8 +347,11 @@ impl EmbeddedLog {
         })
     }
 
-    pub fn end_offsets(&self, topic: &TopicSpec) -> Result<Vec<u64>> {
+    /// The next offset of each partition of `topic`, counting every acknowledged append.
+    pub async fn end_offsets(&self, topic: &TopicSpec) -> Result<Vec<u64>> {
         let parts = self.partitions(topic.name)?;
+        let flushed = self.request(|ack| WriteReq::Flush { ack })?;
+        flushed.await.map_err(|_| LogError::Closed)??;
         let rx = self.inner.db.begin_read().map_err(storage)?;
         (0..parts)
             .map(|p| Ok(last_offset(&rx, topic.name, p)?.map_or(0, |o| o + 1)))
@@ -526,6 +566,8 @@ struct Journal {
     failed: Option<String>,
     unsynced_rows: usize,
     last_checkpoint: Instant,
+    checkpoint_interval: Duration,
+    checkpoint_bytes: usize,
 }
 
 impl Journal {
@@ -574,10 +616,10 @@ impl Journal {
             .push((topic.clone(), partition, offset, start..f.len()));
     }
 
-    /// Write and sync the frame, if it holds anything; returns the journal's new end.
-    fn write(&mut self) -> std::io::Result<Option<u64>> {
+    /// Write and sync the frame, if it holds anything (the caller then moves `end` past it).
+    fn write(&mut self) -> std::io::Result<()> {
         if self.frame.len() == FRAME_HEADER {
-            return Ok(None);
+            return Ok(());
         }
         let plen = (self.frame.len() - FRAME_HEADER) as u32;
         let crc = crc32fast::hash(&self.frame[FRAME_HEADER..]);
@@ -585,8 +627,20 @@ impl Journal {
         self.frame[4..8].copy_from_slice(&plen.to_le_bytes());
         self.frame[8..12].copy_from_slice(&crc.to_le_bytes());
         self.file.write_all_at(&self.frame, self.end)?;
-        self.file.sync_data()?;
-        Ok(Some(self.end + self.frame.len() as u64))
+        self.file.sync_data()
+    }
+
+    /// Cut the journal back to `end` (a group that was refused must not be replayed); if that
+    /// fails, stop writing.
+    fn take_back(&mut self, end: u64, why: &str) {
+        self.end = end;
+        if let Err(cut) = self.file.set_len(end).and_then(|_| self.file.sync_all()) {
+            self.failed.get_or_insert_with(|| {
+                format!(
+                    "the log stopped writing: a refused group ({why}) could not be taken back out of the journal ({cut}); reopen it"
+                )
+            });
+        }
     }
 }
 
@@ -720,14 +774,60 @@ fn decode_record_into(
 
 const MAX_GROUP_RECORDS: usize = 262_144;
 
+/// While more appends are waiting, rows already acknowledged (durable in the journal) may wait
+/// this long for their redb commit, so that one commit covers several groups. Readers see them
+/// when it lands; [`EmbeddedLog::end_offsets`] waits for it.
+pub const VISIBILITY_DELAY: Duration = Duration::from_millis(2);
+
+/// The writer thread's state besides the journal.
+struct Writer {
+    db: Arc<Database>,
+    appended: watch::Sender<u64>,
+    next: HashMap<(String, u32), u64>,
+    /// The open redb transaction holding acknowledged rows that readers do not see yet, and
+    /// when it was opened.
+    pending: Option<(redb::WriteTransaction, Instant)>,
+    pending_rows: usize,
+}
+
 fn writer_loop(
     db: Arc<Database>,
     mut journal: Journal,
     rx: mpsc::Receiver<WriteReq>,
-    mut next: HashMap<(String, u32), u64>,
+    next: HashMap<(String, u32), u64>,
     appended: watch::Sender<u64>,
 ) {
-    while let Ok(first) = rx.recv() {
+    let mut w = Writer {
+        db,
+        appended,
+        next,
+        pending: None,
+        pending_rows: 0,
+    };
+    let mut carry: Option<WriteReq> = None;
+    loop {
+        // The next request: carried over, or waited for (only until pending rows are due).
+        let first = match carry.take() {
+            Some(r) => r,
+            None => match &w.pending {
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+                Some((_, since)) => {
+                    let wait =
+                        (*since + VISIBILITY_DELAY).saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Ok(r) => r,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            w.publish(&mut journal, false);
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            },
+        };
         let mut batch = vec![first];
         let mut records = batch_records(&batch[0]);
         while records < MAX_GROUP_RECORDS {
@@ -745,46 +845,238 @@ fn writer_loop(
             }
             continue;
         }
-        let saved = next.clone();
-        match apply(&db, &mut journal, &mut next, &batch) {
-            Ok(results) => {
-                let wrote = results.iter().any(|r| matches!(r, Done::Appended(_)));
-                for (req, res) in batch.into_iter().zip(results) {
-                    answer(req, Ok(res));
-                }
-                if wrote {
-                    appended.send_modify(|v| *v += 1);
-                }
-            }
+        w.group(&mut journal, batch, || {
+            // Whether more work arrived while the frame was synced decides if this group's rows
+            // may wait for a later redb commit.
+            carry = rx.try_recv().ok();
+            carry.is_some()
+        });
+    }
+    // Closing: one durable commit, so that the next open has nothing to replay.
+    if journal.failed.is_none() && (w.pending.is_some() || journal.unsynced_rows > 0) {
+        match w.tx() {
+            Ok(_) => w.publish(&mut journal, true),
             Err(e) => {
-                next = saved;
-                let msg = e.to_string();
-                // Take the group's frame back out of the journal, if it was written: its
-                // records were refused, so a replay must not bring them back.
-                if let Err(cut) = journal
-                    .file
-                    .set_len(journal.end)
-                    .and_then(|_| journal.file.sync_all())
-                {
-                    journal.failed = Some(format!(
-                        "the log stopped writing after a failed group commit ({msg}) could not be taken back out of the journal ({cut}); reopen it"
-                    ));
-                }
-                for req in batch {
-                    answer(req, Err(LogError::Storage(msg.clone())));
-                }
+                tracing::warn!(error = %e, "the log's closing commit failed; the next open replays the journal")
             }
         }
     }
-    // Closing: one durable commit, so that the next open has nothing to replay.
-    if journal.failed.is_none() && journal.unsynced_rows > 0 {
-        let durable: std::result::Result<(), redb::Error> = db
-            .begin_write()
-            .map_err(Into::into)
-            .and_then(|tx| tx.commit().map_err(Into::into));
-        if let Err(e) = durable {
-            tracing::warn!(error = %e, "the log's closing commit failed; the next open replays the journal");
+}
+
+impl Writer {
+    /// One group: its frame is written and synced, then its rows go to redb. Appends alone are
+    /// acknowledged at once when `more` says requests are waiting (their rows joining the open
+    /// transaction, committed within [`VISIBILITY_DELAY`]); otherwise the transaction commits
+    /// first.
+    fn group(&mut self, journal: &mut Journal, batch: Vec<WriteReq>, more: impl FnOnce() -> bool) {
+        let saved = self.next.clone();
+        let start = journal.end;
+        let appends = stage(journal, &mut self.next, &batch);
+        let only_appends = appends.iter().all(Option::is_some);
+        let durable = batch.iter().any(|r| {
+            matches!(
+                r,
+                WriteReq::Commit { .. }
+                    | WriteReq::ResetGroup { .. }
+                    | WriteReq::CreateTopics { .. }
+            )
+        });
+        if let Err(e) = journal.write() {
+            self.next = saved;
+            journal.take_back(start, &e.to_string());
+            refuse(batch, &e.to_string());
+            return;
         }
+        if journal.frame.len() > FRAME_HEADER {
+            journal.end += journal.frame.len() as u64;
+        }
+        let rows = match self.insert(journal) {
+            Ok(rows) => rows,
+            Err(e) => return self.fail(journal, start, batch, &e.to_string()),
+        };
+        self.pending_rows += rows;
+        if only_appends && more() {
+            // Durable in the journal: acknowledged now, visible with the next commit.
+            for (req, delivered) in batch.into_iter().zip(appends) {
+                answer(req, Ok(Done::Appended(delivered.expect("appends only"))));
+            }
+            if let Some((_, since)) = &self.pending
+                && since.elapsed() >= VISIBILITY_DELAY
+            {
+                self.publish(journal, false);
+            }
+            return;
+        }
+        let results = match self.others(&batch, appends) {
+            Ok(r) => r,
+            Err(e) => return self.fail(journal, start, batch, &e.to_string()),
+        };
+        if let Err(e) = self.commit(journal, durable) {
+            return self.fail(journal, start, batch, &e.to_string());
+        }
+        for (req, res) in batch.into_iter().zip(results) {
+            answer(req, Ok(res));
+        }
+    }
+
+    /// The open transaction (beginning one if needed).
+    fn tx(&mut self) -> std::result::Result<&mut redb::WriteTransaction, ApplyError> {
+        if self.pending.is_none() {
+            let mut tx = self.db.begin_write()?;
+            tx.set_durability(redb::Durability::None)?;
+            self.pending = Some((tx, Instant::now()));
+        }
+        Ok(&mut self.pending.as_mut().expect("just opened").0)
+    }
+
+    /// Insert the frame's rows into the open transaction, partition by partition; returns their
+    /// bytes.
+    fn insert(&mut self, journal: &mut Journal) -> std::result::Result<usize, ApplyError> {
+        let tx = self.tx()?;
+        journal
+            .rows
+            .sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        let mut i = 0;
+        let mut bytes = 0;
+        while i < journal.rows.len() {
+            let (topic, p) = (&journal.rows[i].0, journal.rows[i].1);
+            let name = part_name(topic, p);
+            let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&name);
+            let mut t = tx.open_table(def)?;
+            while let Some((tp, pp, offset, row)) = journal.rows.get(i)
+                && (tp, *pp) == (topic, p)
+            {
+                t.insert(*offset, &journal.frame[row.clone()])?;
+                bytes += row.len();
+                i += 1;
+            }
+        }
+        if !journal.rows.is_empty() {
+            tx.open_table(META)?.insert(JOURNAL_END, journal.end)?;
+        }
+        Ok(bytes)
+    }
+
+    /// Apply the group's offset commits, topic creations and group resets to the open
+    /// transaction; returns every request's result.
+    fn others(
+        &mut self,
+        batch: &[WriteReq],
+        appends: Vec<Option<Vec<Delivered>>>,
+    ) -> std::result::Result<Vec<Done>, ApplyError> {
+        let mut results = Vec::with_capacity(batch.len());
+        self.tx()?;
+        let (Some((tx, _)), next) = (&mut self.pending, &mut self.next) else {
+            unreachable!("opened above");
+        };
+        for (req, delivered) in batch.iter().zip(appends) {
+            match req {
+                WriteReq::Append { .. } => {
+                    results.push(Done::Appended(delivered.expect("assigned in stage")));
+                }
+                WriteReq::Flush { .. } => results.push(Done::Committed),
+                WriteReq::Commit {
+                    group, positions, ..
+                } => {
+                    let mut t = tx.open_table(OFFSETS)?;
+                    for c in positions {
+                        t.insert(
+                            offset_key(group, &c.topic, c.partition).as_str(),
+                            c.next_offset,
+                        )?;
+                    }
+                    results.push(Done::Committed);
+                }
+                WriteReq::ResetGroup { group, topics, .. } => {
+                    let mut t = tx.open_table(OFFSETS)?;
+                    for (topic, parts) in topics {
+                        for p in 0..*parts {
+                            t.remove(offset_key(group, topic, p).as_str())?;
+                        }
+                    }
+                    results.push(Done::Committed);
+                }
+                WriteReq::CreateTopics { specs, .. } => {
+                    let mut created = Vec::new();
+                    let mut t = tx.open_table(TOPICS)?;
+                    for (name, parts) in specs {
+                        if t.get(name.as_str())?.is_none() {
+                            t.insert(name.as_str(), *parts)?;
+                            created.push(name.clone());
+                            for p in 0..*parts {
+                                let pn = part_name(name, p);
+                                let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&pn);
+                                tx.open_table(def)?;
+                                next.entry((name.clone(), p)).or_insert(0);
+                            }
+                        }
+                    }
+                    results.push(Done::Created(created));
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Commit the open transaction, durably when `durable` or a checkpoint is due, and tell
+    /// readers.
+    fn commit(
+        &mut self,
+        journal: &mut Journal,
+        durable: bool,
+    ) -> std::result::Result<(), ApplyError> {
+        let Some((mut tx, _)) = self.pending.take() else {
+            return Ok(());
+        };
+        let durable = durable
+            || journal.unsynced_rows + self.pending_rows >= journal.checkpoint_bytes
+            || journal.last_checkpoint.elapsed() >= journal.checkpoint_interval;
+        if durable {
+            tx.set_durability(redb::Durability::Immediate)?;
+        }
+        tx.commit()?;
+        if durable {
+            journal.unsynced_rows = 0;
+            journal.last_checkpoint = Instant::now();
+        } else {
+            journal.unsynced_rows += self.pending_rows;
+        }
+        self.pending_rows = 0;
+        self.appended.send_modify(|v| *v += 1);
+        Ok(())
+    }
+
+    /// Commit the acknowledged rows waiting in the open transaction (durably when `durable`).
+    fn publish(&mut self, journal: &mut Journal, durable: bool) {
+        if let Err(e) = self.commit(journal, durable) {
+            journal
+                .failed
+                .get_or_insert_with(|| stopped(&e.to_string()));
+        }
+    }
+
+    /// redb refused a group after its frame was written: take the frame back (the group is not
+    /// acknowledged) and refuse its requests. The open transaction is gone, with any
+    /// acknowledged rows it held, so the log stops writing until it is reopened, which replays
+    /// those rows from the journal.
+    fn fail(&mut self, journal: &mut Journal, start: u64, batch: Vec<WriteReq>, why: &str) {
+        self.pending = None;
+        self.pending_rows = 0;
+        journal.take_back(start, why);
+        journal.failed.get_or_insert_with(|| stopped(why));
+        refuse(batch, why);
+    }
+}
+
+fn stopped(why: &str) -> String {
+    format!(
+        "the log stopped writing after a failed commit ({why}); reopen it (the journal replays every acknowledged record)"
+    )
+}
+
+fn refuse(batch: Vec<WriteReq>, why: &str) {
+    for req in batch {
+        answer(req, Err(LogError::Storage(why.to_owned())));
     }
 }
 
@@ -806,7 +1098,12 @@ fn answer(req: WriteReq, res: Result<Done>) {
         (WriteReq::Append { ack, .. }, Ok(Done::Appended(d))) => {
             let _ = ack.send(Ok(d));
         }
-        (WriteReq::Commit { ack, .. } | WriteReq::ResetGroup { ack, .. }, Ok(Done::Committed)) => {
+        (
+            WriteReq::Commit { ack, .. }
+            | WriteReq::ResetGroup { ack, .. }
+            | WriteReq::Flush { ack },
+            Ok(Done::Committed),
+        ) => {
             let _ = ack.send(Ok(()));
         }
         (WriteReq::CreateTopics { ack, .. }, Ok(Done::Created(c))) => {
@@ -815,7 +1112,12 @@ fn answer(req: WriteReq, res: Result<Done>) {
         (WriteReq::Append { ack, .. }, Err(e)) => {
             let _ = ack.send(Err(e));
         }
-        (WriteReq::Commit { ack, .. } | WriteReq::ResetGroup { ack, .. }, Err(e)) => {
+        (
+            WriteReq::Commit { ack, .. }
+            | WriteReq::ResetGroup { ack, .. }
+            | WriteReq::Flush { ack },
+            Err(e),
+        ) => {
             let _ = ack.send(Err(e));
         }
         (WriteReq::CreateTopics { ack, .. }, Err(e)) => {
@@ -827,19 +1129,15 @@ fn answer(req: WriteReq, res: Result<Done>) {
 
 type ApplyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One group commit: assign offsets, write the group's frame to the journal and sync it, then
-/// insert every row into redb and commit (durably when a checkpoint is due or the group holds
-/// more than appends).
-fn apply(
-    db: &Database,
+/// Assign partitions and offsets to the group's appends in input order and build its frame;
+/// returns each request's deliveries (`None` for a request that is not an append).
+fn stage(
     journal: &mut Journal,
     next: &mut HashMap<(String, u32), u64>,
     batch: &[WriteReq],
-) -> std::result::Result<Vec<Done>, ApplyError> {
-    // Assign partitions and offsets in input order, and build the frame.
+) -> Vec<Option<Vec<Delivered>>> {
     journal.begin();
-    let mut appends: Vec<Option<Vec<Delivered>>> = Vec::with_capacity(batch.len());
-    let mut only_appends = true;
+    let mut appends = Vec::with_capacity(batch.len());
     for req in batch {
         let WriteReq::Append {
             topic,
@@ -848,7 +1146,6 @@ fn apply(
             ..
         } = req
         else {
-            only_appends = false;
             appends.push(None);
             continue;
         };
@@ -868,94 +1165,7 @@ fn apply(
         }
         appends.push(Some(delivered));
     }
-    // This sync is what makes the appends durable.
-    let journal_end = journal.write()?;
-
-    let mut tx = db.begin_write()?;
-    let row_bytes: usize = journal.rows.iter().map(|(.., r)| r.len()).sum();
-    let durable = !only_appends
-        || journal.unsynced_rows + row_bytes >= CHECKPOINT_BYTES
-        || journal.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
-    if !durable {
-        tx.set_durability(redb::Durability::None)?;
-    }
-    // Rows partition by partition (the frame holds them in input order).
-    journal
-        .rows
-        .sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
-    let mut i = 0;
-    while i < journal.rows.len() {
-        let (topic, p) = (&journal.rows[i].0, journal.rows[i].1);
-        let name = part_name(topic, p);
-        let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&name);
-        let mut t = tx.open_table(def)?;
-        while let Some((tp, pp, offset, row)) = journal.rows.get(i)
-            && (tp, *pp) == (topic, p)
-        {
-            t.insert(*offset, &journal.frame[row.clone()])?;
-            i += 1;
-        }
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    for (req, delivered) in batch.iter().zip(appends) {
-        match req {
-            WriteReq::Append { .. } => {
-                results.push(Done::Appended(delivered.expect("assigned above")));
-            }
-            WriteReq::Commit {
-                group, positions, ..
-            } => {
-                let mut t = tx.open_table(OFFSETS)?;
-                for c in positions {
-                    t.insert(
-                        offset_key(group, &c.topic, c.partition).as_str(),
-                        c.next_offset,
-                    )?;
-                }
-                results.push(Done::Committed);
-            }
-            WriteReq::ResetGroup { group, topics, .. } => {
-                let mut t = tx.open_table(OFFSETS)?;
-                for (topic, parts) in topics {
-                    for p in 0..*parts {
-                        t.remove(offset_key(group, topic, p).as_str())?;
-                    }
-                }
-                results.push(Done::Committed);
-            }
-            WriteReq::CreateTopics { specs, .. } => {
-                let mut created = Vec::new();
-                let mut t = tx.open_table(TOPICS)?;
-                for (name, parts) in specs {
-                    if t.get(name.as_str())?.is_none() {
-                        t.insert(name.as_str(), *parts)?;
-                        created.push(name.clone());
-                        for p in 0..*parts {
-                            let pn = part_name(name, p);
-                            let def: TableDefinition<u64, &[u8]> = TableDefinition::new(&pn);
-                            tx.open_table(def)?;
-                            next.entry((name.clone(), p)).or_insert(0);
-                        }
-                    }
-                }
-                results.push(Done::Created(created));
-            }
-        }
-    }
-    if let Some(end) = journal_end {
-        tx.open_table(META)?.insert(JOURNAL_END, end)?;
-    }
-    tx.commit()?;
-    if let Some(end) = journal_end {
-        journal.end = end;
-    }
-    if durable {
-        journal.unsynced_rows = 0;
-        journal.last_checkpoint = Instant::now();
-    } else {
-        journal.unsynced_rows += row_bytes;
-    }
-    Ok(results)
+    appends
 }
 
 /// Appends to the embedded log.

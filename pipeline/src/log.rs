@@ -179,7 +179,7 @@ impl Log {
     /// The next offset to be written in each partition of `topic` (the high watermarks).
     pub async fn end_offsets(&self, topic: &TopicSpec) -> Result<Vec<u64>> {
         match self {
-            Log::Embedded(l) => l.end_offsets(topic),
+            Log::Embedded(l) => l.end_offsets(topic).await,
             Log::Kafka(l) => l.end_offsets(topic).await,
         }
     }

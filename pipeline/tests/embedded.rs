@@ -11,8 +11,22 @@ use std::{
 
 use mindset_pipeline::{
     Log, Message, Record,
-    embedded::{EmbeddedLog, LARGE_VALUE_BYTES, journal_path},
+    embedded::{EmbeddedLog, EmbeddedOptions, LARGE_VALUE_BYTES, journal_path},
 };
+
+/// A log whose redb commits durably only for offsets, topics and resets (no timed
+/// checkpoints), so that what a crash leaves to replay is known.
+fn without_checkpoints(path: &std::path::Path) -> EmbeddedLog {
+    EmbeddedLog::open_with(
+        path,
+        EmbeddedOptions {
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_bytes: usize::MAX,
+            ..EmbeddedOptions::default()
+        },
+    )
+    .unwrap()
+}
 
 fn fresh() -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +268,7 @@ async fn a_crash_image_replays_the_groups_redb_had_not_made_durable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.redb");
     let t = conformance::topic("replay", 4);
-    let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+    let log = Log::Embedded(without_checkpoints(&path));
     log.ensure_topics(&[t]).await.unwrap();
     let records = mixed_records(0, 300);
     let p = log.producer().unwrap();
@@ -382,8 +396,9 @@ fn crash_value(seq: u64) -> Vec<u8> {
 async fn crash_child() {
     use std::io::Write;
     let dir = std::env::var(CHILD_DIR).expect("child only");
-    let log =
-        Log::Embedded(EmbeddedLog::open(std::path::Path::new(&dir).join("log.redb")).unwrap());
+    let log = Log::Embedded(without_checkpoints(
+        &std::path::Path::new(&dir).join("log.redb"),
+    ));
     let t = crash_topic();
     log.ensure_topics(&[t]).await.unwrap();
     let mut out = std::io::stdout().lock();
