@@ -384,7 +384,7 @@ fn crash_topic() -> &'static mindset_topics::TopicSpec {
 /// more (a value the embedded log keeps in its journal, not in redb).
 fn crash_value(seq: u64) -> Vec<u8> {
     let mut v = seq.to_le_bytes().to_vec();
-    if seq % 5 == 0 {
+    if seq.is_multiple_of(5) {
         v.extend((0..3_000u64).map(|k| (seq + k) as u8));
     }
     v
