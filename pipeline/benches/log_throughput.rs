@@ -175,7 +175,7 @@ async fn main() {
     let log = Log::Embedded(EmbeddedLog::open(dir.path().join("bench.redb")).unwrap());
     let (p, c) = through_log(&log, bench_topic("embedded"), &records).await;
     rows.push(Row {
-        what: "embedded (redb, fsync per group commit)".into(),
+        what: "embedded (journal fsync per group commit, redb index)".into(),
         produce: Some(p),
         consume: Some(c),
     });
