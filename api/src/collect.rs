@@ -430,17 +430,11 @@ impl IngestState {
                 ));
             }
         }
-        let mut sends = Vec::new();
-        if !raws.is_empty() {
-            sends.push(self.producer.send_batch(&RAW_PAYLOADS.spec, raws));
-        }
-        for (topic, records) in by_topic.into_values() {
-            sends.push(self.producer.send_batch(topic, records));
-        }
-        if !links.is_empty() {
-            sends.push(self.producer.send_batch(&IDENTITY_LINKS.spec, links));
-        }
-        if let Err(e) = futures::future::try_join_all(sends).await {
+        let mut batches = vec![(&RAW_PAYLOADS.spec, raws)];
+        batches.extend(by_topic.into_values());
+        batches.push((&IDENTITY_LINKS.spec, links));
+        batches.retain(|(_, records)| !records.is_empty());
+        if let Err(e) = self.producer.send_topics(batches).await {
             forget(self);
             return Err(IngestError::Log(e));
         }

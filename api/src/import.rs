@@ -496,11 +496,9 @@ async fn file_chunk(
             events[*i].payload.type_name()
         )));
     }
-    let mut sends = vec![producer.send_batch(&RAW_PAYLOADS.spec, raws)];
-    for (topic, records) in by_topic.into_values() {
-        sends.push(producer.send_batch(topic, records));
-    }
-    futures::future::try_join_all(sends).await?;
+    let mut batches = vec![(&RAW_PAYLOADS.spec, raws)];
+    batches.extend(by_topic.into_values());
+    producer.send_topics(batches).await?;
     Ok(events.len() as u64)
 }
 

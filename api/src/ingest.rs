@@ -194,13 +194,10 @@ impl IngestState {
             return Ok(Json(json!({ "duplicate": true, "raw_id": raw.raw_id })));
         }
         let record = raw_record(raw).map_err(IngestError::Encode)?;
-        // One durable write per topic, all in flight at once (the embedded log commits them
-        // together).
-        let mut sends = vec![self.producer.send_batch(&RAW_PAYLOADS.spec, vec![record])];
-        for (topic, records) in by_topic.into_values() {
-            sends.push(self.producer.send_batch(topic, records));
-        }
-        if let Err(e) = futures::future::try_join_all(sends).await {
+        // One write request for every topic (the embedded log commits it as a whole).
+        let mut batches = vec![(&RAW_PAYLOADS.spec, vec![record])];
+        batches.extend(by_topic.into_values());
+        if let Err(e) = self.producer.send_topics(batches).await {
             self.forget(&raw.raw_id, digest);
             return Err(IngestError::Log(e));
         }

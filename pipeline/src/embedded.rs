@@ -112,12 +112,18 @@ fn storage(e: impl std::fmt::Display) -> LogError {
     LogError::Storage(e.to_string())
 }
 
+/// Records for one topic, in a write request.
+struct Part {
+    topic: String,
+    partitions: u32,
+    records: Arc<Vec<Record>>,
+}
+
 enum WriteReq {
+    /// Records for one or more topics, acknowledged together.
     Append {
-        topic: String,
-        partitions: u32,
-        records: Arc<Vec<Record>>,
-        ack: oneshot::Sender<Result<Vec<Delivered>>>,
+        parts: Vec<Part>,
+        ack: oneshot::Sender<Result<Vec<Vec<Delivered>>>>,
     },
     Commit {
         group: String,
@@ -962,7 +968,7 @@ impl Writer {
     fn others(
         &mut self,
         batch: &[WriteReq],
-        appends: Vec<Option<Vec<Delivered>>>,
+        appends: Vec<Option<Vec<Vec<Delivered>>>>,
     ) -> std::result::Result<Vec<Done>, ApplyError> {
         let mut results = Vec::with_capacity(batch.len());
         self.tx()?;
@@ -1082,13 +1088,13 @@ fn refuse(batch: Vec<WriteReq>, why: &str) {
 
 fn batch_records(r: &WriteReq) -> usize {
     match r {
-        WriteReq::Append { records, .. } => records.len(),
+        WriteReq::Append { parts, .. } => parts.iter().map(|p| p.records.len()).sum(),
         _ => 1,
     }
 }
 
 enum Done {
-    Appended(Vec<Delivered>),
+    Appended(Vec<Vec<Delivered>>),
     Committed,
     Created(Vec<String>),
 }
@@ -1135,35 +1141,38 @@ fn stage(
     journal: &mut Journal,
     next: &mut HashMap<(String, u32), u64>,
     batch: &[WriteReq],
-) -> Vec<Option<Vec<Delivered>>> {
+) -> Vec<Option<Vec<Vec<Delivered>>>> {
     journal.begin();
     let mut appends = Vec::with_capacity(batch.len());
     for req in batch {
-        let WriteReq::Append {
-            topic,
-            partitions,
-            records,
-            ..
-        } = req
-        else {
+        let WriteReq::Append { parts, .. } = req else {
             appends.push(None);
             continue;
         };
-        let topic_name: Arc<str> = Arc::from(topic.as_str());
-        let mut delivered = Vec::with_capacity(records.len());
-        for r in records.iter() {
-            let p = partition_for(&r.key, *partitions);
-            let slot = next.entry((topic.clone(), p)).or_insert(0);
-            let offset = *slot;
-            *slot += 1;
-            let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| journal.value(&r.value));
-            journal.row(&topic_name, p, offset, r, large);
-            delivered.push(Delivered {
-                partition: p,
-                offset,
-            });
+        let mut per_part = Vec::with_capacity(parts.len());
+        for Part {
+            topic,
+            partitions,
+            records,
+        } in parts
+        {
+            let topic_name: Arc<str> = Arc::from(topic.as_str());
+            let mut delivered = Vec::with_capacity(records.len());
+            for r in records.iter() {
+                let p = partition_for(&r.key, *partitions);
+                let slot = next.entry((topic.clone(), p)).or_insert(0);
+                let offset = *slot;
+                *slot += 1;
+                let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| journal.value(&r.value));
+                journal.row(&topic_name, p, offset, r, large);
+                delivered.push(Delivered {
+                    partition: p,
+                    offset,
+                });
+            }
+            per_part.push(delivered);
         }
-        appends.push(Some(delivered));
+        appends.push(Some(per_part));
     }
     appends
 }
@@ -1180,13 +1189,25 @@ impl EmbeddedProducer {
         topic: &TopicSpec,
         records: Arc<Vec<Record>>,
     ) -> Result<Vec<Delivered>> {
-        let partitions = self.log.partitions(topic.name)?;
-        let rx = self.log.request(|ack| WriteReq::Append {
-            topic: topic.name.to_owned(),
-            partitions,
-            records,
-            ack,
-        })?;
+        let mut d = self.send_topics(vec![(topic, records)]).await?;
+        Ok(d.pop().expect("one topic"))
+    }
+
+    /// Append records to several topics in one write request: one group commit makes them all
+    /// durable, and they are acknowledged together. Returns each topic's deliveries in order.
+    pub async fn send_topics(
+        &self,
+        batches: Vec<(&TopicSpec, Arc<Vec<Record>>)>,
+    ) -> Result<Vec<Vec<Delivered>>> {
+        let mut parts = Vec::with_capacity(batches.len());
+        for (topic, records) in batches {
+            parts.push(Part {
+                topic: topic.name.to_owned(),
+                partitions: self.log.partitions(topic.name)?,
+                records,
+            });
+        }
+        let rx = self.log.request(|ack| WriteReq::Append { parts, ack })?;
         rx.await.map_err(|_| LogError::Closed)?
     }
 }

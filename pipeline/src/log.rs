@@ -224,6 +224,34 @@ impl Producer {
         self.send_shared(topic, Arc::new(records)).await
     }
 
+    /// Append records to several topics; returns once all are durable, each topic's deliveries
+    /// in input order. The embedded log files them in one group commit; on Kafka the topics'
+    /// batches are sent concurrently.
+    pub async fn send_topics(
+        &self,
+        batches: Vec<(&TopicSpec, Vec<Record>)>,
+    ) -> Result<Vec<Vec<Delivered>>> {
+        let counts: Vec<(&'static str, u64)> = batches
+            .iter()
+            .map(|(t, r)| (t.name, r.len() as u64))
+            .collect();
+        let r = match self {
+            Producer::Embedded(p) => {
+                p.send_topics(batches.into_iter().map(|(t, r)| (t, Arc::new(r))).collect())
+                    .await
+            }
+            Producer::Kafka(p) => {
+                futures::future::try_join_all(batches.iter().map(|(t, r)| p.send_batch(t, r))).await
+            }
+        };
+        if r.is_ok() {
+            for (topic, n) in counts {
+                metrics::counter!("mindset_log_produced_total", "topic" => topic).increment(n);
+            }
+        }
+        r
+    }
+
     /// [`Producer::send_batch`] of records the caller keeps too (to retry them without a copy).
     pub async fn send_shared(
         &self,

@@ -78,6 +78,12 @@ async fn poll_into_one_vector_returns_each_record_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_topics_delivers_each_topic_in_order() {
+    let (_d, log) = fresh();
+    conformance::send_topics_delivers_each_topic_in_order(log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committer_commits_positions() {
     let (_d, log) = fresh();
     conformance::committer_commits_positions(log).await;

@@ -62,3 +62,8 @@ async fn poll_into_one_vector_returns_each_record_whole() {
 async fn committer_commits_positions() {
     conformance::committer_commits_positions(log()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_topics_delivers_each_topic_in_order() {
+    conformance::send_topics_delivers_each_topic_in_order(log()).await;
+}

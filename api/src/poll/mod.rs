@@ -775,17 +775,11 @@ impl Batch {
 
     /// Write everything; returns once all of it is durable.
     pub async fn write(self, producer: &Producer) -> Result<(), PollError> {
-        let mut sends = Vec::new();
-        if !self.raws.is_empty() {
-            sends.push(producer.send_batch(&RAW_PAYLOADS.spec, self.raws));
-        }
-        for (_, (topic, records)) in self.events {
-            sends.push(producer.send_batch(topic, records));
-        }
-        if !self.dead.is_empty() {
-            sends.push(producer.send_batch(&RAW_PAYLOADS_DLQ.spec, self.dead));
-        }
-        futures::future::try_join_all(sends).await?;
+        let mut batches = vec![(&RAW_PAYLOADS.spec, self.raws)];
+        batches.extend(self.events.into_values());
+        batches.push((&RAW_PAYLOADS_DLQ.spec, self.dead));
+        batches.retain(|(_, records)| !records.is_empty());
+        producer.send_topics(batches).await?;
         Ok(())
     }
 }
