@@ -309,20 +309,31 @@ async fn a_crash_image_replays_the_groups_redb_had_not_made_durable() {
     assert_eq!(ends.iter().sum::<u64>(), 301);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_large_value_is_reported_not_returned() {
+/// A log in a fresh directory holding `records` on a new one-partition topic, closed again.
+async fn closed_log(
+    name: &str,
+    records: Vec<Record>,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    &'static mindset_topics::TopicSpec,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.redb");
-    let t = conformance::topic("damaged", 1);
-    {
-        let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
-        log.ensure_topics(&[t]).await.unwrap();
-        log.producer()
-            .unwrap()
-            .send_batch(t, mixed_records(2, 1))
-            .await
-            .unwrap();
-    }
+    let t = conformance::topic(name, 1);
+    let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
+    log.ensure_topics(&[t]).await.unwrap();
+    log.producer()
+        .unwrap()
+        .send_batch(t, records)
+        .await
+        .unwrap();
+    (dir, path, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_large_value_is_reported_not_returned() {
+    let (_dir, path, t) = closed_log("damaged", mixed_records(2, 1)).await;
     let journal = journal_path(&path);
     let mut bytes = std::fs::read(&journal).unwrap();
     bytes[1_000] ^= 0x01;
@@ -336,18 +347,7 @@ async fn a_damaged_large_value_is_reported_not_returned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_missing_acknowledged_bytes_is_refused_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.redb");
-    let t = conformance::topic("short", 1);
-    {
-        let log = Log::Embedded(EmbeddedLog::open(&path).unwrap());
-        log.ensure_topics(&[t]).await.unwrap();
-        log.producer()
-            .unwrap()
-            .send_batch(t, mixed_records(2, 2))
-            .await
-            .unwrap();
-    }
+    let (_dir, path, _) = closed_log("short", mixed_records(2, 2)).await;
     let journal = journal_path(&path);
     let len = std::fs::metadata(&journal).unwrap().len();
     std::fs::OpenOptions::new()
