@@ -19,7 +19,8 @@ use base64::Engine;
 use mindset::ingest::{Secrets, TenantSecrets, TrackSecrets};
 use serde_json::{Value, json};
 use support::{
-    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, percentile,
+    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, machine_cpu,
+    machine_cpu_between, percentile,
 };
 
 const KEY: &str = "wk_bench_0123456789abcdef";
@@ -98,7 +99,9 @@ fn run(label: &str, per: usize, events: usize, connections: usize, seconds: u64)
         bail!("warm-up request refused: {f}");
     }
     let cpu_before = cpu_by_thread();
+    let machine_before = machine_cpu();
     let (mut seen, wall) = client_rt.block_on(drive(server.addr, work, connections, deadline))?;
+    let machine = machine_cpu_between(machine_before, machine_cpu());
     let cpu_after = cpu_by_thread();
     server.stop();
     let done = seen.latencies_us.len();
@@ -132,6 +135,9 @@ fn run(label: &str, per: usize, events: usize, connections: usize, seconds: u64)
     let cpu = cpu_per(&cpu_before, &cpu_after, messages);
     if !cpu.is_empty() {
         println!("  CPU per event by thread: {}", cpu.join(", "));
+    }
+    if let Some(m) = machine {
+        println!("  the machine meanwhile: {m}");
     }
     if let Some(f) = seen.failures.first() {
         println!("  first refusal: {f}");

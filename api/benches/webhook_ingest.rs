@@ -26,7 +26,8 @@ use mindset::ingest::{Secrets, ShopifySecrets, TenantSecrets};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, percentile,
+    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, machine_cpu,
+    machine_cpu_between, percentile,
 };
 
 const SECRET: &str = "bench-secret";
@@ -100,7 +101,9 @@ fn main() -> Result<()> {
         bail!("warm-up request refused: {f}");
     }
     let cpu_before = cpu_by_thread();
+    let machine_before = machine_cpu();
     let (mut seen, wall) = client_rt.block_on(drive(addr, work, connections, deadline))?;
+    let machine = machine_cpu_between(machine_before, machine_cpu());
     let cpu_after = cpu_by_thread();
     server.stop();
 
@@ -135,6 +138,9 @@ fn main() -> Result<()> {
     let cpu = cpu_per(&cpu_before, &cpu_after, done);
     if !cpu.is_empty() {
         println!("  CPU per request by thread: {}", cpu.join(", "));
+    }
+    if let Some(m) = machine {
+        println!("  the machine meanwhile: {m}");
     }
     if let Some(f) = seen.failures.first() {
         println!("  first refusal: {f}");

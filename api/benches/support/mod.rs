@@ -193,6 +193,44 @@ pub fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
+/// The machine's CPU time so far by state (user, nice, system, idle, iowait, irq, softirq, steal)
+/// in clock ticks, from `/proc/stat` (`None` elsewhere).
+pub fn machine_cpu() -> Option<[u64; 8]> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let mut t = [0u64; 8];
+    for (slot, v) in t.iter_mut().zip(line.split_whitespace().skip(1)) {
+        *slot = v.parse().ok()?;
+    }
+    Some(t)
+}
+
+/// How the whole machine's CPU was spent between two [`machine_cpu`] readings, in percent:
+/// "busy B % (user U, system S, irq+softirq Q), iowait W, idle I" (all processes, not just this one).
+pub fn machine_cpu_between(before: Option<[u64; 8]>, after: Option<[u64; 8]>) -> Option<String> {
+    let (b, a) = (before?, after?);
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| a.saturating_sub(b) as f64)
+        .collect();
+    let total: f64 = d.iter().sum();
+    if total == 0.0 {
+        return None;
+    }
+    let pct = |x: f64| 100.0 * x / total;
+    let (user, system, idle, iowait, irq) = (d[0] + d[1], d[2], d[3], d[4], d[5] + d[6]);
+    Some(format!(
+        "busy {:.0} % (user {:.0}, system {:.0}, irq+softirq {:.0}), iowait {:.0} %, idle {:.0} %",
+        pct(user + system + irq + d[7]),
+        pct(user),
+        pct(system),
+        pct(irq),
+        pct(iowait),
+        pct(idle)
+    ))
+}
+
 /// CPU per unit by thread between two [`cpu_by_thread`] readings, as "name N us" items.
 pub fn cpu_per(
     before: &std::collections::BTreeMap<String, f64>,
