@@ -896,15 +896,22 @@ impl Writer {
         if journal.frame.len() > FRAME_HEADER {
             journal.end += journal.frame.len() as u64;
         }
-        let rows = match self.insert(journal) {
-            Ok(rows) => rows,
-            Err(e) => return self.fail(journal, start, batch, &e.to_string()),
-        };
-        self.pending_rows += rows;
         if only_appends && more() {
             // Durable in the journal: acknowledged now, visible with the next commit.
             for (req, delivered) in batch.into_iter().zip(appends) {
                 answer(req, Ok(Done::Appended(delivered.expect("appends only"))));
+            }
+            match self.insert(journal) {
+                Ok(rows) => self.pending_rows += rows,
+                // The rows are acknowledged and in the journal: reopening replays them.
+                Err(e) => {
+                    self.pending = None;
+                    self.pending_rows = 0;
+                    journal
+                        .failed
+                        .get_or_insert_with(|| stopped(&e.to_string()));
+                    return;
+                }
             }
             if let Some((_, since)) = &self.pending
                 && since.elapsed() >= VISIBILITY_DELAY
@@ -912,6 +919,10 @@ impl Writer {
                 self.publish(journal, false);
             }
             return;
+        }
+        match self.insert(journal) {
+            Ok(rows) => self.pending_rows += rows,
+            Err(e) => return self.fail(journal, start, batch, &e.to_string()),
         }
         let results = match self.others(&batch, appends) {
             Ok(r) => r,
