@@ -567,8 +567,9 @@ struct Journal {
     frame: Vec<u8>,
     /// The group's rows: (topic, partition, offset, where the row is in `frame`).
     rows: Vec<(Arc<str>, u32, u64, std::ops::Range<usize>)>,
-    /// Set when a frame could not be taken back after its group failed: the journal then holds a
-    /// group that was refused, so nothing more is written until the log is reopened.
+    /// Set when the log stops writing until it is reopened: redb refused a commit (the
+    /// acknowledged rows it held are in the journal, and reopening replays them), or a refused
+    /// group's frame could not be cut back out of the journal.
     failed: Option<String>,
     unsynced_rows: usize,
     last_checkpoint: Instant,
