@@ -331,6 +331,54 @@ async fn closed_log(
     (dir, path, t)
 }
 
+/// While other producers keep the writer busy, acknowledged rows may wait up to
+/// `VISIBILITY_DELAY` for their redb commit; `end_offsets` still counts every acknowledged
+/// append, and a consumer reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_offsets_count_every_acknowledged_append_under_load() {
+    let (_d, log) = fresh();
+    let busy = conformance::topic("busy", 4);
+    let probe = conformance::topic("probe", 1);
+    log.ensure_topics(&[busy, probe]).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|w| {
+            let (p, stop) = (log.producer().unwrap(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = Record::new(format!("w{w}-{}", i % 5), vec![7u8; 300], 1);
+                    p.send(busy, r).await.unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    let p = log.producer().unwrap();
+    for i in 0..200u64 {
+        let d = p
+            .send(probe, Record::new("probe", i.to_le_bytes().to_vec(), 1))
+            .await
+            .unwrap();
+        assert_eq!(d.offset, i);
+        let ends = log.end_offsets(probe).await.unwrap();
+        assert_eq!(
+            ends[0],
+            i + 1,
+            "end_offsets right after acknowledgement {i}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for t in load {
+        sent += t.await.unwrap();
+    }
+    assert!(sent > 200, "the load kept the writer busy ({sent} records)");
+    let got = conformance::read_all(&log, probe, 200).await;
+    assert_eq!(got.len(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_large_value_is_reported_not_returned() {
     let (_dir, path, t) = closed_log("damaged", mixed_records(2, 1)).await;
