@@ -878,7 +878,11 @@ pub async fn demo(small: bool, dir: PathBuf, models: DemoModels) -> Result<DemoR
     let log_file = config.embedded_path();
     println!();
     println!("Where to look:");
-    println!("  the log file:        {}", log_file.display());
+    println!(
+        "  the log files:       {} and its journal {}",
+        log_file.display(),
+        mindset_pipeline::embedded::journal_path(&log_file).display()
+    );
     let bin = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "mindset".to_owned());
