@@ -433,7 +433,6 @@ impl IngestState {
         let mut batches = vec![(&RAW_PAYLOADS.spec, raws)];
         batches.extend(by_topic.into_values());
         batches.push((&IDENTITY_LINKS.spec, links));
-        batches.retain(|(_, records)| !records.is_empty());
         if let Err(e) = self.producer.send_topics(batches).await {
             forget(self);
             return Err(IngestError::Log(e));

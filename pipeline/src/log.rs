@@ -231,25 +231,8 @@ impl Producer {
         &self,
         batches: Vec<(&TopicSpec, Vec<Record>)>,
     ) -> Result<Vec<Vec<Delivered>>> {
-        let counts: Vec<(&'static str, u64)> = batches
-            .iter()
-            .map(|(t, r)| (t.name, r.len() as u64))
-            .collect();
-        let r = match self {
-            Producer::Embedded(p) => {
-                p.send_topics(batches.into_iter().map(|(t, r)| (t, Arc::new(r))).collect())
-                    .await
-            }
-            Producer::Kafka(p) => {
-                futures::future::try_join_all(batches.iter().map(|(t, r)| p.send_batch(t, r))).await
-            }
-        };
-        if r.is_ok() {
-            for (topic, n) in counts {
-                metrics::counter!("mindset_log_produced_total", "topic" => topic).increment(n);
-            }
-        }
-        r
+        self.send_topics_shared(batches.into_iter().map(|(t, r)| (t, Arc::new(r))).collect())
+            .await
     }
 
     /// [`Producer::send_batch`] of records the caller keeps too (to retry them without a copy).
@@ -258,20 +241,45 @@ impl Producer {
         topic: &TopicSpec,
         records: Arc<Vec<Record>>,
     ) -> Result<Vec<Delivered>> {
-        if records.is_empty() {
-            return Ok(Vec::new());
+        let mut d = self.send_topics_shared(vec![(topic, records)]).await?;
+        Ok(d.pop().expect("one topic"))
+    }
+
+    /// [`Producer::send_topics`] of shared records. An empty batch is answered with no
+    /// deliveries and not sent.
+    async fn send_topics_shared(
+        &self,
+        batches: Vec<SharedBatch<'_>>,
+    ) -> Result<Vec<Vec<Delivered>>> {
+        let mut out = vec![Vec::new(); batches.len()];
+        let (filled, sent): (Vec<usize>, Vec<SharedBatch<'_>>) = batches
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, r))| !r.is_empty())
+            .unzip();
+        if sent.is_empty() {
+            return Ok(out);
         }
-        let n = records.len() as u64;
-        let r = match self {
-            Producer::Embedded(p) => p.send_batch(topic, records).await,
-            Producer::Kafka(p) => p.send_batch(topic, &records).await,
+        let counts: Vec<(&'static str, u64)> =
+            sent.iter().map(|(t, r)| (t.name, r.len() as u64)).collect();
+        let delivered = match self {
+            Producer::Embedded(p) => p.send_topics(sent).await?,
+            Producer::Kafka(p) => {
+                futures::future::try_join_all(sent.iter().map(|(t, r)| p.send_batch(t, r))).await?
+            }
         };
-        if r.is_ok() {
-            metrics::counter!("mindset_log_produced_total", "topic" => topic.name).increment(n);
+        for (topic, n) in counts {
+            metrics::counter!("mindset_log_produced_total", "topic" => topic).increment(n);
         }
-        r
+        for (i, d) in filled.into_iter().zip(delivered) {
+            out[i] = d;
+        }
+        Ok(out)
     }
 }
+
+/// A topic and records the caller keeps too.
+type SharedBatch<'a> = (&'a TopicSpec, Arc<Vec<Record>>);
 
 /// Commits a consumer's positions from another task ([`Consumer::committer`]). A commit of a
 /// partition the consumer no longer owns fails with [`LogError::Rebalanced`].

@@ -778,7 +778,6 @@ impl Batch {
         let mut batches = vec![(&RAW_PAYLOADS.spec, self.raws)];
         batches.extend(self.events.into_values());
         batches.push((&RAW_PAYLOADS_DLQ.spec, self.dead));
-        batches.retain(|(_, records)| !records.is_empty());
         producer.send_topics(batches).await?;
         Ok(())
     }
