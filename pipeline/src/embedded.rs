@@ -876,7 +876,6 @@ impl Writer {
     /// transaction, committed within [`VISIBILITY_DELAY`]); otherwise the transaction commits
     /// first.
     fn group(&mut self, journal: &mut Journal, batch: Vec<WriteReq>, more: impl FnOnce() -> bool) {
-        let saved = self.next.clone();
         let start = journal.end;
         let appends = stage(journal, &mut self.next, &batch);
         let only_appends = appends.iter().all(Option::is_some);
@@ -889,7 +888,13 @@ impl Writer {
             )
         });
         if let Err(e) = journal.write() {
-            self.next = saved;
+            // The group's offsets are free again: each partition's first row holds its
+            // lowest.
+            for (topic, p, offset, _) in journal.rows.iter().rev() {
+                if let Some(slot) = self.next.get_mut(&(topic.to_string(), *p)) {
+                    *slot = *offset;
+                }
+            }
             journal.take_back(start, &e.to_string());
             refuse(batch, &e.to_string());
             return;
