@@ -309,6 +309,106 @@ async fn a_crash_image_replays_the_groups_redb_had_not_made_durable() {
     assert_eq!(ends.iter().sum::<u64>(), 301);
 }
 
+/// Where the journal's frames end: the first position that does not start a frame.
+fn frames_end(journal: &[u8]) -> usize {
+    let mut at = 0;
+    while at + 12 <= journal.len() && journal[at..at + 4] == *b"MSJ1" {
+        at += 12 + u32::from_le_bytes(journal[at + 4..at + 8].try_into().unwrap()) as usize;
+    }
+    at
+}
+
+/// While the log is open its journal keeps zeroed space past its last frame. Frames fill that
+/// space, a frame larger than what is left is appended past it, a crash image (zeros and all)
+/// replays every acknowledged group, and both opening and closing cut the zeros off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_is_written_into_zeroed_space_and_the_zeros_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    let journal = journal_path(&path);
+    let t = conformance::topic("ahead", 2);
+    let log = Log::Embedded(
+        EmbeddedLog::open_with(
+            &path,
+            EmbeddedOptions {
+                journal_ahead_bytes: 256 << 10,
+                checkpoint_interval: Duration::from_secs(3600),
+                checkpoint_bytes: usize::MAX,
+                ..EmbeddedOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    log.ensure_topics(&[t]).await.unwrap();
+    let p = log.producer().unwrap();
+    let mut records = mixed_records(0, 120);
+    // One value four times the space kept ahead: its frame cannot fit in the zeros.
+    records.insert(
+        60,
+        Record::new("huge", vec![0xA5; 1 << 20], 59).header("seq", 59u64.to_le_bytes()),
+    );
+    for (i, r) in records.iter_mut().enumerate() {
+        r.timestamp_ms = i as i64;
+    }
+    for chunk in records.chunks(7) {
+        p.send_batch(t, chunk.to_vec()).await.unwrap();
+    }
+    // The zeroing thread runs behind the writer: wait for it to get ahead of the last frame.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (bytes, end) = loop {
+        let bytes = std::fs::read(&journal).unwrap();
+        let end = frames_end(&bytes);
+        if bytes.len() > end || std::time::Instant::now() > deadline {
+            break (bytes, end);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        end > (1 << 20) + 60 * 10_000,
+        "every frame is there ({end} bytes)"
+    );
+    assert!(
+        bytes.len() > end,
+        "zeroed space follows the last frame ({} bytes, frames end at {end})",
+        bytes.len()
+    );
+    assert!(
+        bytes[end..].iter().all(|&b| b == 0),
+        "past the frames: zeros"
+    );
+    // A crash now leaves the zeros on disk: the copy replays every group and cuts them off.
+    let image = tempfile::tempdir().unwrap();
+    let copy = image.path().join("log.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::write(journal_path(&copy), &bytes).unwrap();
+    drop(p);
+    drop(log);
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        end as u64,
+        "closing cuts the zeros off"
+    );
+    let opened = EmbeddedLog::open(&copy).unwrap();
+    assert_eq!(opened.recovered(), records.len() as u64);
+    assert_eq!(
+        std::fs::metadata(journal_path(&copy)).unwrap().len(),
+        end as u64,
+        "opening cuts the zeros off"
+    );
+    let log = Log::Embedded(opened);
+    assert_same(&read_sorted(&log, t, records.len()).await, &records);
+    // Appends continue where the frames end, into new zeroed space.
+    let more = mixed_records(200, 8);
+    log.producer()
+        .unwrap()
+        .send_batch(t, more.clone())
+        .await
+        .unwrap();
+    let mut all = records;
+    all.extend(more);
+    assert_same(&read_sorted(&log, t, all.len()).await, &all);
+}
+
 /// A log in a fresh directory holding `records` on a new one-partition topic, closed again.
 async fn closed_log(
     name: &str,
