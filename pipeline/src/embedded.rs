@@ -715,7 +715,6 @@ struct Ahead {
     /// Where the journal was when the log was opened (what it has written since bounds how far
     /// ahead it zeroes).
     base: u64,
-    most: u64,
 }
 
 struct AheadShared {
@@ -765,7 +764,6 @@ impl Ahead {
             shared,
             thread: Some(thread),
             base: end,
-            most,
         })
     }
 
@@ -793,7 +791,7 @@ impl Ahead {
         self.shared.written.store(end, Ordering::Relaxed);
         let keep = end
             .saturating_sub(self.base)
-            .clamp(AHEAD_MIN, self.most.max(AHEAD_MIN));
+            .clamp(AHEAD_MIN, self.shared.most.max(AHEAD_MIN));
         if self.ready() >= end + keep / 2 {
             return;
         }
