@@ -674,7 +674,8 @@ impl Journal {
                 // resumes after this frame.
                 let mut st = a.idle();
                 self.file.write_all_at(&self.frame, self.end)?;
-                a.zeroed_to(&mut st, stop);
+                let to = stop.max(st.zeroed);
+                a.shared.set_zeroed(&mut st, to);
             }
             _ => self.file.write_all_at(&self.frame, self.end)?,
         }
@@ -693,8 +694,7 @@ impl Journal {
         let ahead = self.ahead.as_ref().map(|a| (a, a.idle()));
         let cut = self.file.set_len(end).and_then(|_| self.file.sync_all());
         if let Some((a, mut st)) = ahead {
-            st.zeroed = end;
-            a.shared.ready.store(end, Ordering::Release);
+            a.shared.set_zeroed(&mut st, end);
         }
         if let Err(cut) = cut {
             self.failed.get_or_insert_with(|| {
@@ -739,6 +739,14 @@ struct AheadState {
     stop: bool,
 }
 
+impl AheadShared {
+    /// Move the end of the zeroed space (under the state's lock), keeping `ready` equal to it.
+    fn set_zeroed(&self, st: &mut AheadState, to: u64) {
+        st.zeroed = to;
+        self.ready.store(to, Ordering::Release);
+    }
+}
+
 impl Ahead {
     fn start(file: File, end: u64, most: u64) -> Result<Ahead> {
         let shared = Arc::new(AheadShared {
@@ -778,11 +786,6 @@ impl Ahead {
             st = self.shared.wake.wait(st).expect("ahead lock");
         }
         st
-    }
-
-    fn zeroed_to(&self, st: &mut AheadState, to: u64) {
-        st.zeroed = st.zeroed.max(to);
-        self.shared.ready.store(st.zeroed, Ordering::Release);
     }
 
     /// The journal now ends at `end`: ask for more zeros if less than half the space it should
@@ -860,8 +863,7 @@ fn zero_ahead(shared: &AheadShared, file: &File) {
         st.busy = false;
         match written {
             Ok(()) => {
-                st.zeroed = to;
-                shared.ready.store(to, Ordering::Release);
+                shared.set_zeroed(&mut st, to);
             }
             Err(_) => st.stop = true,
         }
