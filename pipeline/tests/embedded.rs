@@ -409,6 +409,109 @@ async fn the_journal_is_written_into_zeroed_space_and_the_zeros_are_cut_off() {
     assert_same(&read_sorted(&log, t, all.len()).await, &all);
 }
 
+/// The journal written past the page cache (`O_DIRECT`, the default where the file system
+/// allows it) holds exactly the bytes the buffered one does: every direct write rewrites the
+/// start of the block it begins in, so each frame must keep the previous frame's tail intact,
+/// including after a reopen (when that tail is read back from the file) and around a frame too
+/// large for the zeroed space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_and_buffered_journals_hold_the_same_bytes() {
+    let t = conformance::topic("direct", 3);
+    let mut first = mixed_records(0, 90);
+    first.insert(
+        45,
+        Record::new("huge", vec![0x5A; 600 << 10], 44).header("seq", 44u64.to_le_bytes()),
+    );
+    let mut second = mixed_records(500, 40);
+    for (i, r) in first.iter_mut().chain(second.iter_mut()).enumerate() {
+        r.timestamp_ms = i as i64;
+    }
+    let mut journals = Vec::new();
+    let mut dirs = Vec::new();
+    for direct in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let options = EmbeddedOptions {
+            journal_ahead_bytes: 256 << 10,
+            journal_direct: direct,
+            ..EmbeddedOptions::default()
+        };
+        for (round, records) in [&first, &second].into_iter().enumerate() {
+            let log = Log::Embedded(EmbeddedLog::open_with(&path, options.clone()).unwrap());
+            log.ensure_topics(&[t]).await.unwrap();
+            if round == 0 {
+                assert_eq!(
+                    journal_open_direct(&journal_path(&path)),
+                    direct && can_open_direct(&journal_path(&path)),
+                    "the journal is written directly exactly when asked and the file system allows it"
+                );
+            }
+            let p = log.producer().unwrap();
+            // Frames of every size: one record, a few, the huge one among them.
+            let mut at = 0;
+            for n in (1..).cycle() {
+                if at >= records.len() {
+                    break;
+                }
+                let to = (at + n).min(records.len());
+                p.send_batch(t, records[at..to].to_vec()).await.unwrap();
+                at = to;
+            }
+        }
+        let log = Log::Embedded(EmbeddedLog::open_with(&path, options).unwrap());
+        let mut all = first.clone();
+        all.extend(second.iter().cloned());
+        assert_same(&read_sorted(&log, t, all.len()).await, &all);
+        drop(log);
+        let bytes = std::fs::read(journal_path(&path)).unwrap();
+        assert_eq!(
+            frames_end(&bytes),
+            bytes.len(),
+            "whole frames, the zeros cut off"
+        );
+        journals.push(bytes);
+        dirs.push(dir);
+    }
+    assert!(journals[0].len() > 600 << 10);
+    assert!(
+        journals[0] == journals[1],
+        "the direct journal ({} bytes) differs from the buffered one ({} bytes)",
+        journals[0].len(),
+        journals[1].len()
+    );
+}
+
+/// Whether the file system under `path` takes `O_DIRECT`.
+fn can_open_direct(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .is_ok()
+}
+
+/// Whether this process holds `path` open with `O_DIRECT` (from `/proc/self/fdinfo`).
+fn journal_open_direct(path: &std::path::Path) -> bool {
+    let want = std::fs::canonicalize(path).unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|to| to == want)
+                && std::fs::read_to_string(format!(
+                    "/proc/self/fdinfo/{}",
+                    fd.file_name().to_string_lossy()
+                ))
+                .ok()
+                .and_then(|info| {
+                    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                    i64::from_str_radix(flags.trim(), 8).ok()
+                })
+                .is_some_and(|flags| flags & libc::O_DIRECT as i64 != 0)
+        })
+}
+
 /// A log in a fresh directory holding `records` on a new one-partition topic, closed again.
 async fn closed_log(
     name: &str,
