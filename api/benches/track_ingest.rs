@@ -20,7 +20,7 @@ use mindset::ingest::{Secrets, TenantSecrets, TrackSecrets};
 use serde_json::{Value, json};
 use support::{
     Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, machine_cpu,
-    machine_cpu_between, percentile,
+    machine_cpu_between, percentile, process_faults,
 };
 
 const KEY: &str = "wk_bench_0123456789abcdef";
@@ -100,7 +100,11 @@ fn run(label: &str, per: usize, events: usize, connections: usize, seconds: u64)
     }
     let cpu_before = cpu_by_thread();
     let machine_before = machine_cpu();
+    let faults_before = process_faults();
     let (mut seen, wall) = client_rt.block_on(drive(server.addr, work, connections, deadline))?;
+    let faults = process_faults()
+        .zip(faults_before)
+        .map(|(a, b)| a.saturating_sub(b));
     let machine = machine_cpu_between(machine_before, machine_cpu());
     let cpu_after = cpu_by_thread();
     server.stop();
@@ -135,6 +139,12 @@ fn run(label: &str, per: usize, events: usize, connections: usize, seconds: u64)
     let cpu = cpu_per(&cpu_before, &cpu_after, messages);
     if !cpu.is_empty() {
         println!("  CPU per event by thread: {}", cpu.join(", "));
+    }
+    if let Some(f) = faults {
+        println!(
+            "  page faults meanwhile (this process): {f}, {:.4} per event",
+            f as f64 / messages.max(1) as f64
+        );
     }
     if let Some(m) = machine {
         println!("  the machine meanwhile: {m}");

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
     Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, machine_cpu,
-    machine_cpu_between, percentile,
+    machine_cpu_between, percentile, process_faults,
 };
 
 const SECRET: &str = "bench-secret";
@@ -102,7 +102,11 @@ fn main() -> Result<()> {
     }
     let cpu_before = cpu_by_thread();
     let machine_before = machine_cpu();
+    let faults_before = process_faults();
     let (mut seen, wall) = client_rt.block_on(drive(addr, work, connections, deadline))?;
+    let faults = process_faults()
+        .zip(faults_before)
+        .map(|(a, b)| a.saturating_sub(b));
     let machine = machine_cpu_between(machine_before, machine_cpu());
     let cpu_after = cpu_by_thread();
     server.stop();
@@ -138,6 +142,12 @@ fn main() -> Result<()> {
     let cpu = cpu_per(&cpu_before, &cpu_after, done);
     if !cpu.is_empty() {
         println!("  CPU per request by thread: {}", cpu.join(", "));
+    }
+    if let Some(f) = faults {
+        println!(
+            "  page faults meanwhile (this process): {f}, {:.3} per request",
+            f as f64 / done.max(1) as f64
+        );
     }
     if let Some(m) = machine {
         println!("  the machine meanwhile: {m}");

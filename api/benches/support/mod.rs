@@ -231,6 +231,15 @@ pub fn machine_cpu_between(before: Option<[u64; 8]>, after: Option<[u64; 8]>) ->
     ))
 }
 
+/// Page faults taken so far by this process (minor and major; Linux `/proc`, `None` elsewhere).
+/// On a VM that hands back memory to its host, a fault on memory not touched recently is slow.
+pub fn process_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    // After the command: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt, majflt.
+    Some(fields.get(7)?.parse::<u64>().ok()? + fields.get(9)?.parse::<u64>().ok()?)
+}
+
 /// CPU per unit by thread between two [`cpu_by_thread`] readings, as "name N us" items.
 pub fn cpu_per(
     before: &std::collections::BTreeMap<String, f64>,
