@@ -836,14 +836,13 @@ impl Direct {
         let start = end - end % DIRECT_ALIGN as u64;
         let head = (end - start) as usize;
         let tail = match self.tail.take() {
-            Some(t) => t,
-            None => {
+            Some(t) if t.len() == head => t,
+            _ => {
                 let mut t = vec![0; head];
                 buffered.read_exact_at(&mut t, start)?;
                 t
             }
         };
-        debug_assert_eq!(tail.len(), head);
         let n = head + frame.len();
         let out = self.buf.blocks(n);
         out[..head].copy_from_slice(&tail);
