@@ -39,7 +39,7 @@
 //! frame's tail is rewritten with the bytes it already holds. The zeros go in one 1 MiB write
 //! per piece. The journal's bytes are the same as when written through the page cache (tested),
 //! but no page-cache memory is filled for them, and the zeroing thread's CPU fell from
-//! 11–14 µs to 2–2.5 µs per webhook request. A file system that refuses a direct write
+//! 11–15 µs to 2–2.5 µs per webhook request. A file system that refuses a direct write
 //! (`EINVAL`) gets the page cache from then on.
 //!
 //! Retention and compaction settings of a topic are not enforced by this backend: it keeps every

@@ -289,17 +289,36 @@ impl KafkaConsumer {
         self.inner.clone()
     }
 
+    /// Records behind the end of each assigned partition. Until the group has given this member
+    /// its partitions (the first polls of a rebalance), the group's lag on every partition of
+    /// the subscribed topics, from its committed offsets: an empty assignment is not "caught up".
     pub async fn lag(&mut self) -> Result<u64> {
         let c = self.inner.clone();
         let group = self.group.clone();
         blocking(move || {
-            let pos = c.position()?;
+            let timeout = Duration::from_secs(10);
+            let pos = if c.assignment()?.count() > 0 {
+                c.position()?
+            } else {
+                let mut all = TopicPartitionList::new();
+                for t in c.subscription()?.elements() {
+                    let md = c.fetch_metadata(Some(t.topic()), timeout)?;
+                    for mt in md.topics() {
+                        for p in mt.partitions() {
+                            all.add_partition(mt.name(), p.id());
+                        }
+                    }
+                }
+                c.committed_offsets(all, timeout)?
+            };
             let mut per_topic: BTreeMap<String, u64> = BTreeMap::new();
             for e in pos.elements() {
-                let (_, high) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?;
+                let (low, high) = c.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+                // No position or commit yet: the partition is read from its start
+                // (`auto.offset.reset=earliest`).
                 let at = match e.offset() {
                     Offset::Offset(o) => o,
-                    _ => 0,
+                    _ => low,
                 };
                 *per_topic.entry(e.topic().to_owned()).or_default() += (high - at).max(0) as u64;
             }

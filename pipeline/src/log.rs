@@ -351,8 +351,9 @@ impl Consumer {
         self.commit(&positions_after(messages)).await
     }
 
-    /// Records behind the end of each assigned partition, summed; also published as the
-    /// `mindset_consumer_lag` gauge labelled by group and topic.
+    /// Records behind the end of each assigned partition, summed (on Kafka, until the group has
+    /// assigned this member its partitions, the group's lag over every partition of its topics);
+    /// also published as the `mindset_consumer_lag` gauge labelled by group and topic.
     pub async fn lag(&mut self) -> Result<u64> {
         match self {
             Consumer::Embedded(c) => c.lag(),

@@ -78,6 +78,12 @@ async fn poll_into_one_vector_returns_each_record_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_counts_every_record_before_the_first_poll() {
+    let (_d, log) = fresh();
+    conformance::lag_counts_every_record_before_the_first_poll(log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_topics_delivers_each_topic_in_order() {
     let (_d, log) = fresh();
     conformance::send_topics_delivers_each_topic_in_order(log).await;

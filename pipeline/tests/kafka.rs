@@ -67,3 +67,8 @@ async fn committer_commits_positions() {
 async fn send_topics_delivers_each_topic_in_order() {
     conformance::send_topics_delivers_each_topic_in_order(log()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_counts_every_record_before_the_first_poll() {
+    conformance::lag_counts_every_record_before_the_first_poll(log()).await;
+}

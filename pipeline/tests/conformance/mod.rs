@@ -651,3 +651,40 @@ pub async fn send_topics_delivers_each_topic_in_order(log: Log) {
         }
     }
 }
+
+/// A consumer that has not polled yet is not caught up: its lag counts every record of its
+/// topics. (A Kafka consumer owns no partitions until its first polls have joined the group; an
+/// empty assignment once read as lag 0, so a run with `stop_when_caught_up` could stop before
+/// reading anything.) Once everything is read and committed, the lag is 0.
+pub async fn lag_counts_every_record_before_the_first_poll(log: Log) {
+    let t = topic("lag-first", 3);
+    log.ensure_topics(&[t]).await.unwrap();
+    let records: Vec<Record> = (0..30u64)
+        .map(|i| {
+            Record::new(
+                format!("k{i}").into_bytes(),
+                vec![i as u8; 10],
+                1_700_000_000_000 + i as i64,
+            )
+        })
+        .collect();
+    log.producer()
+        .unwrap()
+        .send_batch(t, records)
+        .await
+        .unwrap();
+    let mut c = log.consumer(&group("lag-first"), &[t]).unwrap();
+    assert_eq!(c.lag().await.unwrap(), 30, "lag before the first poll");
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < 30 && std::time::Instant::now() < deadline {
+        seen.extend(c.poll(100, Duration::from_millis(500)).await.unwrap());
+    }
+    assert_eq!(seen.len(), 30, "every record read");
+    c.commit_messages(&seen).await.unwrap();
+    assert_eq!(
+        c.lag().await.unwrap(),
+        0,
+        "lag once everything is committed"
+    );
+}
