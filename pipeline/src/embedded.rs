@@ -96,6 +96,9 @@ pub const JOURNAL_AHEAD_BYTES: u64 = 32 << 20;
 /// The least zeroed space kept ahead, and the largest piece zeroed (and synced) at once.
 const AHEAD_MIN: u64 = 64 << 10;
 const AHEAD_CHUNK: u64 = 1 << 20;
+/// The zeros' writes through the page cache (larger ones held the inode's lock long enough to
+/// make the writer spin on it).
+const ZERO_WRITE: u64 = 64 << 10;
 
 /// How an embedded log keeps its pages and checkpoints.
 #[derive(Clone, Debug)]
@@ -1001,8 +1004,8 @@ impl Drop for Ahead {
 /// journal opened `O_DIRECT`) whole blocks are written past the page cache, and pieces end on
 /// a block boundary; the part of a block before one is written through the cache.
 fn zero_ahead(shared: &AheadShared, file: &File, mut direct: Option<File>) {
-    let zeros = vec![0u8; 64 << 10];
-    let mut aligned = AlignedBuf::default();
+    // The zeros, aligned for direct writes (and as good for the page cache's).
+    let mut zeros = AlignedBuf::default();
     let mut dropped = 0;
     loop {
         let (from, to) = {
@@ -1030,7 +1033,7 @@ fn zero_ahead(shared: &AheadShared, file: &File, mut direct: Option<File>) {
             if at >= to {
                 break file.sync_data();
             }
-            let mut n = (to - at).min(zeros.len() as u64) as usize;
+            let mut n = (to - at).min(ZERO_WRITE) as usize;
             if direct.is_some() {
                 if at % DIRECT_ALIGN as u64 == 0 {
                     // Whole blocks (`at` and `to` are on boundaries), a piece in one write: the
@@ -1038,7 +1041,7 @@ fn zero_ahead(shared: &AheadShared, file: &File, mut direct: Option<File>) {
                     // wait, where 64 KiB writes cost it sixteen.
                     n = (to - at).min(AHEAD_CHUNK) as usize;
                     let d = direct.as_ref().expect("checked");
-                    match d.write_all_at(&aligned.blocks(n)[..n], at) {
+                    match d.write_all_at(&zeros.blocks(n)[..n], at) {
                         Ok(()) => {
                             at += n as u64;
                             continue;
@@ -1046,7 +1049,7 @@ fn zero_ahead(shared: &AheadShared, file: &File, mut direct: Option<File>) {
                         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                             tracing::warn!(error = %e, "the journal's zeros cannot be written directly; writing them through the page cache");
                             direct = None;
-                            n = n.min(zeros.len());
+                            n = n.min(ZERO_WRITE as usize);
                         }
                         Err(e) => break Err(e),
                     }
@@ -1054,7 +1057,7 @@ fn zero_ahead(shared: &AheadShared, file: &File, mut direct: Option<File>) {
                     n = n.min((align_up(at) - at) as usize);
                 }
             }
-            if let Err(e) = file.write_all_at(&zeros[..n], at) {
+            if let Err(e) = file.write_all_at(&zeros.blocks(n)[..n], at) {
                 break Err(e);
             }
             at += n as u64;
