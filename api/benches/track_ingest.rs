@@ -19,8 +19,8 @@ use base64::Engine;
 use mindset::ingest::{Secrets, TenantSecrets, TrackSecrets};
 use serde_json::{Value, json};
 use support::{
-    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, machine_cpu,
-    machine_cpu_between, percentile, process_faults,
+    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, faults_between,
+    machine_cpu, machine_cpu_between, percentile, process_faults,
 };
 
 const KEY: &str = "wk_bench_0123456789abcdef";
@@ -102,9 +102,7 @@ fn run(label: &str, per: usize, events: usize, connections: usize, seconds: u64)
     let machine_before = machine_cpu();
     let faults_before = process_faults();
     let (mut seen, wall) = client_rt.block_on(drive(server.addr, work, connections, deadline))?;
-    let faults = process_faults()
-        .zip(faults_before)
-        .map(|(a, b)| a.saturating_sub(b));
+    let faults = faults_between(faults_before, process_faults());
     let machine = machine_cpu_between(machine_before, machine_cpu());
     let cpu_after = cpu_by_thread();
     server.stop();

@@ -26,8 +26,8 @@ use mindset::ingest::{Secrets, ShopifySecrets, TenantSecrets};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::{
-    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, machine_cpu,
-    machine_cpu_between, percentile, process_faults,
+    Prepared, Server, client_runtime, cpu_by_thread, cpu_per, drive, env_or, faults_between,
+    machine_cpu, machine_cpu_between, percentile, process_faults,
 };
 
 const SECRET: &str = "bench-secret";
@@ -104,9 +104,7 @@ fn main() -> Result<()> {
     let machine_before = machine_cpu();
     let faults_before = process_faults();
     let (mut seen, wall) = client_rt.block_on(drive(addr, work, connections, deadline))?;
-    let faults = process_faults()
-        .zip(faults_before)
-        .map(|(a, b)| a.saturating_sub(b));
+    let faults = faults_between(faults_before, process_faults());
     let machine = machine_cpu_between(machine_before, machine_cpu());
     let cpu_after = cpu_by_thread();
     server.stop();

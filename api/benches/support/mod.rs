@@ -240,6 +240,11 @@ pub fn process_faults() -> Option<u64> {
     Some(fields.get(7)?.parse::<u64>().ok()? + fields.get(9)?.parse::<u64>().ok()?)
 }
 
+/// Page faults between two [`process_faults`] readings.
+pub fn faults_between(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(after?.saturating_sub(before?))
+}
+
 /// CPU per unit by thread between two [`cpu_by_thread`] readings, as "name N us" items.
 pub fn cpu_per(
     before: &std::collections::BTreeMap<String, f64>,
