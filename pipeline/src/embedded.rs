@@ -14,10 +14,12 @@
 //! commits offsets, creates topics or resets a group, redb commits durably; each commit also
 //! records how far into the journal redb's state reaches. Opening the log replays the frames past
 //! the last durable commit into redb and cuts off a torn last frame (a group that was never
-//! acknowledged). Values of [`LARGE_VALUE_BYTES`] or more (raw webhook payloads, large state
-//! records) are not copied into redb's B-trees at all: their row points at their bytes in the
-//! journal (position, length, CRC-32), and a value that fails its CRC is reported as a corrupt
-//! record.
+//! acknowledged). Values of [`LARGE_VALUE_BYTES`] or more (canonical events, raw webhook
+//! payloads, state records: all but the smallest) are not copied into redb's B-trees at all:
+//! their row points at their bytes in the journal (position, length, CRC-32), and a value that
+//! fails its CRC is reported as a corrupt record. A frame holds its records partition by
+//! partition, so a consumer reads the values of neighbouring records through one window of the
+//! journal ([`READ_WINDOW_BYTES`]), never past the frames its redb transaction covers.
 //!
 //! **Zeroed space ahead.** A second thread keeps the space just past the journal's end written
 //! with zeros (up to [`JOURNAL_AHEAD_BYTES`], synced), so that a group's frame overwrites blocks
@@ -74,11 +76,18 @@ use crate::{
 /// the recent end of each partition, which a small cache (then the OS page cache) serves.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
-/// Values this large or larger stay in the journal, and their row in redb points at them.
-/// Canonical events (a few hundred bytes) are copied into the B-trees, where consumers read them
-/// without a system call; raw payloads (kilobytes) are written once, without redb copying them
-/// into pages, checksumming and writing those pages again.
-pub const LARGE_VALUE_BYTES: usize = 2048;
+/// Values this large or larger stay in the journal, and their row in redb points at them (a
+/// 16-byte reference). That is every canonical event (a few hundred bytes) and raw payload
+/// (kilobytes): each is written once, in its frame, instead of being copied again into redb's
+/// pages, checksummed and written with them, at every commit and checkpoint that touches those
+/// pages. Smaller values (a reference would save little) are kept in the row. Consumers read the
+/// journal through a window of [`READ_WINDOW_BYTES`], so that the values of neighbouring records
+/// cost one read between them.
+pub const LARGE_VALUE_BYTES: usize = 64;
+
+/// How much of the journal a consumer reads at once to find the values of its records: one
+/// positional read serves every later value that lies within it.
+pub const READ_WINDOW_BYTES: usize = 256 << 10;
 
 /// The longest redb goes without a durable commit while appends arrive (a checkpoint: what
 /// opening the log after a crash replays from the journal starts there). A checkpoint writes
@@ -414,6 +423,7 @@ impl EmbeddedLog {
             positions: BTreeMap::new(),
             changes: self.inner.appended.subscribe(),
             next_start: 0,
+            window: JournalWindow::default(),
         })
     }
 
@@ -1147,8 +1157,68 @@ fn encode_record(r: &Record, large: Option<ValueRef>, out: &mut Vec<u8>) {
     }
 }
 
+/// A reader's view of the journal: the last window of it read, from which the values of later
+/// records are copied while they lie within it.
+///
+/// Only bytes below the journal end recorded by the reader's redb transaction are read into the
+/// window. They belong to acknowledged frames, which are never written again (a refused group's
+/// frame is cut off past that end, and reopening cuts only past it), so a window never goes
+/// stale.
+#[derive(Default)]
+struct JournalWindow {
+    at: u64,
+    bytes: Vec<u8>,
+}
+
+impl JournalWindow {
+    /// The `len` bytes at `at` into `out`, reading no further than `limit` (where the reader's
+    /// transaction says the acknowledged frames end).
+    fn read(
+        &mut self,
+        journal: &File,
+        at: u64,
+        len: usize,
+        limit: u64,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        out.clear();
+        let end = at + len as u64;
+        if at >= self.at && end <= self.at + self.bytes.len() as u64 {
+            let from = (at - self.at) as usize;
+            out.extend_from_slice(&self.bytes[from..from + len]);
+            return Ok(());
+        }
+        let want = (len.max(READ_WINDOW_BYTES) as u64).min(limit.saturating_sub(at));
+        if want <= len as u64 {
+            // Nothing past the value is known to be there (or it fills the window alone).
+            out.resize(len, 0);
+            return journal.read_exact_at(out, at);
+        }
+        self.bytes.resize(want as usize, 0);
+        if let Err(e) = journal.read_exact_at(&mut self.bytes, at) {
+            self.bytes.clear();
+            return Err(e);
+        }
+        self.at = at;
+        out.extend_from_slice(&self.bytes[..len]);
+        Ok(())
+    }
+}
+
+/// How far the frames acknowledged in `rx` reach into the journal.
+fn journal_end(rx: &redb::ReadTransaction) -> Result<u64> {
+    match rx.open_table(META) {
+        Ok(t) => Ok(t
+            .get(JOURNAL_END)
+            .map_err(storage)?
+            .map_or(0, |v| v.value())),
+        Err(TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(storage(e)),
+    }
+}
+
 fn decode_record(
-    journal: &File,
+    journal: (&File, &mut JournalWindow, u64),
     topic: &str,
     partition: u32,
     offset: u64,
@@ -1159,10 +1229,11 @@ fn decode_record(
     Ok(m)
 }
 
-/// [`decode_record`] over an existing message, reusing its strings and buffers.
+/// [`decode_record`] over an existing message, reusing its strings and buffers. A value in the
+/// journal is read through the window, up to the given journal end.
 fn decode_record_into(
     m: &mut Message,
-    journal: &File,
+    (journal, window, limit): (&File, &mut JournalWindow, u64),
     topic: &str,
     partition: u32,
     offset: u64,
@@ -1207,8 +1278,7 @@ fn decode_record_into(
         let at = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
         let len = u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(r[12..].try_into().expect("4 bytes"));
-        m.value.resize(len as usize, 0);
-        journal.read_exact_at(&mut m.value, at).map_err(|e| {
+        window.read(journal, at, len as usize, limit, &mut m.value).map_err(|e| {
             LogError::Storage(format!(
                 "corrupt record {topic}/{partition}@{offset}: its value ({len} bytes at {at} in the journal) cannot be read: {e}"
             ))
@@ -1618,12 +1688,17 @@ type ApplyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Assign partitions and offsets to the group's appends in input order and build its frame;
 /// returns each request's deliveries (`None` for a request that is not an append).
+///
+/// The frame holds the records partition by partition, in offset order, each value just before
+/// its row: a consumer reading one partition then finds the values of neighbouring records side
+/// by side, and one read of its [`JournalWindow`] serves many of them.
 fn stage(
     journal: &mut Journal,
     next: &mut HashMap<(String, u32), u64>,
     batch: &[WriteReq],
 ) -> Vec<Option<Vec<Vec<Delivered>>>> {
     journal.begin();
+    let mut placed: Vec<(Arc<str>, u32, u64, &Record)> = Vec::new();
     let mut appends = Vec::with_capacity(batch.len());
     for req in batch {
         let WriteReq::Append { parts, .. } = req else {
@@ -1644,8 +1719,7 @@ fn stage(
                 let slot = next.entry((topic.clone(), p)).or_insert(0);
                 let offset = *slot;
                 *slot += 1;
-                let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| journal.value(&r.value));
-                journal.row(&topic_name, p, offset, r, large);
+                placed.push((topic_name.clone(), p, offset, r));
                 delivered.push(Delivered {
                     partition: p,
                     offset,
@@ -1654,6 +1728,11 @@ fn stage(
             per_part.push(delivered);
         }
         appends.push(Some(per_part));
+    }
+    placed.sort_unstable_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    for (topic, p, offset, r) in placed {
+        let large = (r.value.len() >= LARGE_VALUE_BYTES).then(|| journal.value(&r.value));
+        journal.row(&topic, p, offset, r, large);
     }
     appends
 }
@@ -1769,6 +1848,7 @@ pub struct EmbeddedConsumer {
     positions: BTreeMap<(String, u32), u64>,
     changes: watch::Receiver<u64>,
     next_start: usize,
+    window: JournalWindow,
 }
 
 impl Drop for EmbeddedConsumer {
@@ -1881,6 +1961,7 @@ impl EmbeddedConsumer {
         }
         let rx = self.log.inner.db.begin_read().map_err(storage)?;
         let journal = &self.log.inner.journal;
+        let limit = journal_end(&rx)?;
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
         let n = keys.len();
         let start = self.next_start % n;
@@ -1906,8 +1987,21 @@ impl EmbeddedConsumer {
                 let (k, v) = row.map_err(storage)?;
                 let offset = k.value();
                 match out.get_mut(filled) {
-                    Some(m) => decode_record_into(m, journal, topic, *p, offset, v.value())?,
-                    None => out.push(decode_record(journal, topic, *p, offset, v.value())?),
+                    Some(m) => decode_record_into(
+                        m,
+                        (journal, &mut self.window, limit),
+                        topic,
+                        *p,
+                        offset,
+                        v.value(),
+                    )?,
+                    None => out.push(decode_record(
+                        (journal, &mut self.window, limit),
+                        topic,
+                        *p,
+                        offset,
+                        v.value(),
+                    )?),
                 }
                 filled += 1;
                 last = Some(offset);

@@ -588,6 +588,36 @@ async fn end_offsets_count_every_acknowledged_append_under_load() {
     assert_eq!(got.len(), 200);
 }
 
+/// A consumer reading right behind the producer reads each value through its journal window
+/// just after that value's frame was written. A window that read past the acknowledged frames
+/// (into the zeroed space ahead, or a frame not yet written) would hand out those bytes for the
+/// next records, which fail their CRC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_right_behind_the_producer_reads_every_value_whole() {
+    let (_dir, log) = fresh();
+    let t = conformance::topic("behind", 3);
+    log.ensure_topics(&[t]).await.unwrap();
+    let p = log.producer().unwrap();
+    let mut c = log.consumer("behind", &[t]).unwrap();
+    let mut got = Vec::new();
+    for i in 0..300u64 {
+        let value: Vec<u8> = (0..LARGE_VALUE_BYTES as u64 * 4 + i)
+            .map(|k| (i * 7 + k) as u8)
+            .collect();
+        let r = Record::new(format!("k{}", i % 7), value, i as i64);
+        p.send_batch(t, vec![r.clone()]).await.unwrap();
+        let mut idle = 0;
+        let before = got.len();
+        while got.len() == before && idle < 20 {
+            let b = c.poll(10, Duration::from_millis(500)).await.unwrap();
+            idle += usize::from(b.is_empty());
+            got.extend(b);
+        }
+        assert_eq!(got.len(), before + 1, "record {i} read once");
+        assert!(got[before].value == r.value, "value of record {i}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_large_value_is_reported_not_returned() {
     let (_dir, path, t) = closed_log("damaged", mixed_records(2, 1)).await;
