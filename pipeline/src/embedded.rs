@@ -1486,13 +1486,16 @@ impl Writer {
         Ok(&mut self.pending.as_mut().expect("just opened").0)
     }
 
-    /// Insert the frame's rows into the open transaction, partition by partition; returns their
-    /// bytes.
-    fn insert(&mut self, journal: &mut Journal) -> std::result::Result<usize, ApplyError> {
+    /// Insert the frame's rows into the open transaction, partition by partition (`stage` put
+    /// them in (topic, partition, offset) order); returns their bytes.
+    fn insert(&mut self, journal: &Journal) -> std::result::Result<usize, ApplyError> {
         let tx = self.tx()?;
-        journal
-            .rows
-            .sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        debug_assert!(
+            journal
+                .rows
+                .is_sorted_by(|a, b| (&a.0, a.1, a.2) < (&b.0, b.1, b.2)),
+            "stage orders a frame's rows by topic, partition and offset"
+        );
         let mut i = 0;
         let mut bytes = 0;
         while i < journal.rows.len() {
