@@ -500,13 +500,7 @@ fn open_journal(db: &Database, path: &Path) -> Result<(File, u64, u64)> {
         .truncate(false)
         .open(&jpath)
         .map_err(|e| LogError::Storage(format!("cannot open {}: {e}", jpath.display())))?;
-    let durable_end = {
-        let rx = db.begin_read().map_err(storage)?;
-        let t = rx.open_table(META).map_err(storage)?;
-        t.get(JOURNAL_END)
-            .map_err(storage)?
-            .map_or(0, |v| v.value())
-    };
+    let durable_end = journal_end(&db.begin_read().map_err(storage)?)?;
     let len = file.metadata().map_err(storage)?.len();
     if len < durable_end {
         return Err(LogError::Storage(format!(
@@ -1205,7 +1199,7 @@ impl JournalWindow {
     }
 }
 
-/// How far the frames acknowledged in `rx` reach into the journal.
+/// How far into the journal the rows committed as of `rx` reach (0 before the first commit).
 fn journal_end(rx: &redb::ReadTransaction) -> Result<u64> {
     match rx.open_table(META) {
         Ok(t) => Ok(t
