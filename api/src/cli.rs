@@ -110,6 +110,10 @@ enum Command {
         /// http://<addr>).
         #[arg(long, env = "MINDSET_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Threads that serve HTTP connections, each with a runtime of its own (default: one per
+        /// core).
+        #[arg(long, env = "MINDSET_HTTP_THREADS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        http_threads: Option<usize>,
     },
     /// Read orders and customers from the platforms' REST APIs (backfill, missed webhooks) for
     /// every tenant with `shopify_api`, `woocommerce_api`, `amazon_api` or `flipkart_api`
@@ -312,7 +316,13 @@ async fn run(command: Command, config: Config) -> Result<()> {
             addr,
             secrets,
             public_url,
-        } => serve(&config, addr, &secrets, public_url).await,
+            http_threads,
+        } => {
+            let threads = http_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            serve(&config, addr, &secrets, public_url, threads).await
+        }
         Command::Poll {
             secrets,
             tenant,
@@ -466,13 +476,14 @@ pub fn app(
 pub const ADMIN_TOKEN_ENV: &str = "MINDSET_ADMIN_TOKEN";
 
 /// Serve the webhook endpoints, the track API and (with [`ADMIN_TOKEN_ENV`] set) the connections
-/// API on `addr`, filing on the configured log, until Ctrl-C or SIGTERM; requests in flight are
-/// finished first.
+/// API on `addr` with `threads` serving threads ([`crate::serve`]), filing on the configured
+/// log, until Ctrl-C or SIGTERM; requests in flight are finished first.
 pub async fn serve(
     config: &Config,
     addr: std::net::SocketAddr,
     secrets: &std::path::Path,
     public_url: Option<String>,
+    threads: usize,
 ) -> Result<()> {
     let secrets = crate::ingest::Secrets::load(secrets)?;
     let tenants = secrets.tenants().collect::<Vec<_>>().join(", ");
@@ -485,12 +496,9 @@ pub async fn serve(
         .with_context(|| format!("listening on {addr}"))?;
     let at = listener.local_addr()?;
     eprintln!(
-        "ingest on http://{at}/webhooks/<platform>/<tenant> and the track API on http://{at}/v1/<call> ({} log; tenants: {tenants}; {joins} identity joins restored)",
+        "ingest on http://{at}/webhooks/<platform>/<tenant> and the track API on http://{at}/v1/<call> ({} log; tenants: {tenants}; {joins} identity joins restored; {threads} serving threads)",
         log.backend_name()
     );
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let mut shutdown = Shutdown::on_signals();
     let connect = match std::env::var(ADMIN_TOKEN_ENV) {
         Ok(token) if !token.trim().is_empty() => {
@@ -508,9 +516,14 @@ pub async fn serve(
             None
         }
     };
-    axum::serve(listener, app(state, connect))
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await?;
+    crate::serve::serve_on_threads(
+        listener,
+        app(state, connect),
+        threads,
+        "mindset-http",
+        async move { shutdown.wait().await },
+    )
+    .await?;
     eprintln!("ingest stopped");
     Ok(())
 }

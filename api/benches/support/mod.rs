@@ -160,8 +160,8 @@ pub async fn drive(
     Ok((all, t.elapsed()))
 }
 
-/// CPU seconds used so far by this process's threads, by thread name (Linux `/proc`; empty
-/// elsewhere). Clock ticks are taken as 100 per second.
+/// CPU seconds used so far by this process's threads, by thread name, the serving threads
+/// `<name>-<n>` as one (Linux `/proc`; empty elsewhere). Clock ticks are taken as 100 per second.
 pub fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
     let mut by = std::collections::BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -174,7 +174,13 @@ pub fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let name = stat[open + 1..close].to_owned();
+        // One entry for the serving threads `<name>-<n>` together.
+        let full = &stat[open + 1..close];
+        let name = match full.rsplit_once('-') {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+            _ => full,
+        }
+        .to_owned();
         let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
         let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
             f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
@@ -206,7 +212,8 @@ pub fn machine_cpu() -> Option<[u64; 8]> {
 }
 
 /// How the whole machine's CPU was spent between two [`machine_cpu`] readings, in percent:
-/// "busy B % (user U, system S, irq+softirq Q), iowait W, idle I" (all processes, not just this one).
+/// "busy B % (user U, system S, irq+softirq Q, steal T), iowait W, idle I" (all processes, not
+/// just this one; steal is time the hypervisor gave to others while this VM wanted to run).
 pub fn machine_cpu_between(before: Option<[u64; 8]>, after: Option<[u64; 8]>) -> Option<String> {
     let (b, a) = (before?, after?);
     let d: Vec<f64> = a
@@ -221,11 +228,12 @@ pub fn machine_cpu_between(before: Option<[u64; 8]>, after: Option<[u64; 8]>) ->
     let pct = |x: f64| 100.0 * x / total;
     let (user, system, idle, iowait, irq) = (d[0] + d[1], d[2], d[3], d[4], d[5] + d[6]);
     Some(format!(
-        "busy {:.0} % (user {:.0}, system {:.0}, irq+softirq {:.0}), iowait {:.0} %, idle {:.0} %",
+        "busy {:.0} % (user {:.0}, system {:.0}, irq+softirq {:.0}, steal {:.0}), iowait {:.0} %, idle {:.0} %",
         pct(user + system + irq + d[7]),
         pct(user),
         pct(system),
         pct(irq),
+        pct(d[7]),
         pct(iowait),
         pct(idle)
     ))
@@ -267,8 +275,8 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The ingest router served on 127.0.0.1 (a random port) on its own multi-thread runtime, as
-/// `mindset serve` runs it, with an embedded log in a temporary directory.
+/// The ingest router served on 127.0.0.1 (a random port) as `mindset serve` runs it, with an
+/// embedded log in a temporary directory.
 pub struct Server {
     pub rt: tokio::runtime::Runtime,
     pub addr: SocketAddr,
@@ -303,8 +311,9 @@ impl Server {
         Self::serve(dir, log, "plain", |_| async { Ok(router) })
     }
 
-    /// Serve the router `make` builds on 127.0.0.1 (a random port), on its own multi-thread
-    /// runtime with threads named `thread_name`, as `mindset serve` runs it.
+    /// Serve the router `make` builds on 127.0.0.1 (a random port) as `mindset serve` does
+    /// ([`mindset::serve::serve_on_threads`]): one serving thread per core, named
+    /// `<thread_name>-<n>`, and the acceptor on a one-thread runtime of its own.
     fn serve<F, Fut>(
         dir: tempfile::TempDir,
         log: mindset_pipeline::Log,
@@ -315,25 +324,23 @@ impl Server {
         F: FnOnce(mindset_pipeline::Log) -> Fut,
         Fut: std::future::Future<Output = Result<axum::Router>>,
     {
-        use axum::serve::ListenerExt;
         let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
-            .thread_name(thread_name)
+            .thread_name(format!("{thread_name}-accept"))
             .build()?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let name = thread_name.to_owned();
         let (addr, stop) = rt.block_on(async {
             let app = make(log.clone()).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
+                mindset::serve::serve_on_threads(listener, app, threads, &name, async {
+                    let _ = stopped.await;
+                })
+                .await
             });
             anyhow::Ok((addr, stop))
         })?;
