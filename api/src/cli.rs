@@ -318,9 +318,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             public_url,
             http_threads,
         } => {
-            let threads = http_threads.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            });
+            let threads = http_threads.unwrap_or_else(crate::serve::default_threads);
             serve(&config, addr, &secrets, public_url, threads).await
         }
         Command::Poll {

@@ -55,6 +55,11 @@ impl axum::serve::Listener for Handed {
     }
 }
 
+/// The serving threads `mindset serve` starts unless told otherwise: one per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 /// Serve `app` on `listener` with `threads` serving threads (at least one), named
 /// `<name>-<n>`, until `shutdown` completes. Then no connection is accepted any more, requests
 /// in flight are answered, idle connections are closed, and this returns once every serving

@@ -329,7 +329,7 @@ impl Server {
             .enable_all()
             .thread_name(format!("{thread_name}-accept"))
             .build()?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = mindset::serve::default_threads();
         let name = thread_name.to_owned();
         let (addr, stop) = rt.block_on(async {
             let app = make(log.clone()).await?;
